@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ApiCoreConfig(AppConfig):
+    name = "apicore"
+    verbose_name = "API policy"

@@ -1,0 +1,60 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Gender(models.TextChoices):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class UserType(models.TextChoices):
+    GUEST = "guest"
+    REGISTERED = "registered"
+
+
+class Customer(models.Model):
+    # No index of its own: the (channel, channel_code) unique constraint leads with it.
+    channel = models.ForeignKey(
+        "channels.Channel", models.PROTECT, null=True, blank=True, related_name="customers", db_index=False
+    )
+    # The customer's identifier inside its channel (unique there), or among customers without a channel.
+    channel_code = models.CharField(max_length=64)
+    email = models.EmailField()
+    first_name = models.CharField(max_length=255, blank=True)
+    last_name = models.CharField(max_length=255, blank=True)
+    phone_number = models.CharField(max_length=128, null=True, blank=True)
+    is_active = models.BooleanField(default=False)
+    erp_code = models.CharField(max_length=64, null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    attribute_kwargs = models.JSONField(default=dict, blank=True)
+    localized_attributes = models.JSONField(default=dict, blank=True)
+    localized_attribute_kwargs = models.JSONField(default=dict, blank=True)
+    extra_field = models.JSONField(default=dict, blank=True)
+    email_allowed = models.BooleanField(default=False)
+    sms_allowed = models.BooleanField(default=False)
+    call_allowed = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(null=True, blank=True, db_index=True)
+    gender = models.CharField(max_length=8, choices=Gender.choices, null=True, blank=True)
+    user_type = models.CharField(max_length=16, choices=UserType.choices, null=True, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True, db_index=True)
+    created_date = models.DateTimeField(auto_now_add=True, db_index=True)
+    modified_date = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("pk",)
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "channel_code"], name="customer_channel_code_unique"),
+            # NULL channels are distinct in a plain unique constraint, hence the second, partial one.
+            models.UniqueConstraint(
+                fields=["channel_code"], condition=Q(channel__isnull=True), name="customer_code_unique_without_channel"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["channel_code"], name="customer_channel_code_idx"),
+            models.Index(fields=["phone_number"], name="customer_phone_number_idx"),
+            models.Index(fields=["gender"], name="customer_gender_idx"),
+            models.Index(fields=["user_type"], name="customer_user_type_idx"),
+        ]
+
+    def __str__(self):
+        return self.email

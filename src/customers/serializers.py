@@ -1,0 +1,93 @@
+from rest_framework import serializers
+
+from apicore.serializers import ModelSerializer
+from channels.serializers import ChannelSerializer
+from customers.models import Customer
+from orders.models import Order
+
+ORDERLESS = {
+    "total_order_count": 0,
+    "total_order_amount": None,
+    "total_discount_amount": None,
+    "total_refund_amount": None,
+}
+
+
+class CustomerSerializer(ModelSerializer):
+    # The production service spells these two with an "s"; integrations send either.
+    input_aliases = {
+        "attributes_kwargs": "attribute_kwargs",
+        "localized_attributes_kwargs": "localized_attribute_kwargs",
+    }
+
+    class Meta:
+        model = Customer
+        fields = (
+            "pk",
+            "email",
+            "first_name",
+            "last_name",
+            "phone_number",
+            "is_active",
+            "channel_code",
+            "erp_code",
+            "attributes",
+            "attribute_kwargs",
+            "localized_attributes",
+            "localized_attribute_kwargs",
+            "extra_field",
+            "email_allowed",
+            "sms_allowed",
+            "call_allowed",
+            "date_joined",
+            "gender",
+            "user_type",
+            "date_of_birth",
+            "channel",
+            "created_date",
+            "modified_date",
+        )
+        read_only_fields = ("created_date", "modified_date")
+        extra_kwargs = {
+            name: {"required": True} for name in ("is_active", "email_allowed", "sms_allowed", "call_allowed")
+        }
+        # channel_code uniqueness is checked in validate(): DRF's generated validator would make `channel` required.
+        validators = []
+
+    def validate(self, attrs):
+        channel = attrs.get("channel", getattr(self.instance, "channel", None))
+        code = attrs.get("channel_code", getattr(self.instance, "channel_code", None))
+        clash = Customer.objects.filter(channel=channel, channel_code=code)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            where = f"channel {channel.pk}" if channel else "customers without a channel"
+            raise serializers.ValidationError(
+                {"channel_code": [f"A customer with this channel_code already exists in {where}."]}, code="unique"
+            )
+        return attrs
+
+
+class CustomerDetailedListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        customers = list(data.all() if hasattr(data, "all") else data)
+        totals = Order.objects.totals_by_customer([customer.pk for customer in customers])
+        for customer in customers:
+            customer.orders_info = totals.get(customer.pk, ORDERLESS)
+        return super().to_representation(customers)
+
+
+class CustomerDetailedSerializer(CustomerSerializer):
+    """A customer with its channel embedded and the totals of its orders (read-only)."""
+
+    channel = ChannelSerializer(read_only=True)
+    orders_info = serializers.SerializerMethodField()
+
+    class Meta(CustomerSerializer.Meta):
+        fields = (*CustomerSerializer.Meta.fields, "orders_info")
+        list_serializer_class = CustomerDetailedListSerializer
+
+    def get_orders_info(self, customer) -> dict:
+        if not hasattr(customer, "orders_info"):
+            customer.orders_info = Order.objects.totals_by_customer([customer.pk]).get(customer.pk, ORDERLESS)
+        return customer.orders_info

@@ -1,0 +1,181 @@
+"""Omnitron settings: everything that differs between installations comes from the environment."""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {value!r}")
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Local state (the SQLite database, the generated secret key) lives under one directory.
+VAR_DIR = Path(os.environ.get("OMNITRON_VAR_DIR", "var")).resolve()
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept under VAR_DIR."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: when several workers start at once, exactly one writes the key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(50))
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty: delete it or set SECRET_KEY")
+    return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "knox",
+    "omnitron.apps.OmnitronConfig",
+    "apicore",
+    "channels",
+    "customers",
+    "orders",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "apicore.middleware.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "omnitron.urls"
+WSGI_APPLICATION = "omnitron.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'omnitron.sqlite3'}"
+    try:
+        db = dj_database_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        db["OPTIONS"] = {
+            # Several server workers share one file: WAL lets readers run beside the writer,
+            # IMMEDIATE takes the write lock up front so writers queue instead of failing.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        db["TEST"] = {"NAME": os.environ.get("OMNITRON_TEST_SQLITE_NAME") or None}
+    elif db["ENGINE"] == "django.db.backends.postgresql":
+        # One psycopg pool per worker process; Django requires CONN_MAX_AGE=0 with a pool.
+        db["CONN_MAX_AGE"] = 0
+        db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": int(os.environ.get("OMNITRON_DB_POOL_MIN", "1")),
+            "max_size": int(os.environ.get("OMNITRON_DB_POOL_MAX", "8")),
+            "timeout": 10,
+        }
+    else:
+        raise ImproperlyConfigured("DATABASE_URL must point at SQLite or PostgreSQL")
+    return db
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# Redirects that add a trailing slash answer 308 (see apicore.middleware), so write bodies survive.
+APPEND_SLASH = True
+
+# Largest request body accepted, in bytes; larger ones answer 413.
+OMNITRON_MAX_BODY_SIZE = int(os.environ.get("OMNITRON_MAX_BODY_SIZE", str(1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = OMNITRON_MAX_BODY_SIZE
+
+# "array": a JSON array with X-Total-Count and Link headers (the published pages);
+# "paginated": {"count", "next", "previous", "results"} (what the production service answers).
+OMNITRON_LIST_FORMAT = os.environ.get("OMNITRON_LIST_FORMAT", "array")
+if OMNITRON_LIST_FORMAT not in {"array", "paginated"}:
+    raise ImproperlyConfigured("OMNITRON_LIST_FORMAT must be 'array' or 'paginated'")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apicore.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["apicore.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["apicore.filters.FilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "apicore.pagination.Pagination",
+    "EXCEPTION_HANDLER": "apicore.exceptions.exception_handler",
+    "PAGE_SIZE": 10,
+}
+
+# Tokens never expire unless revoked; only their digests are stored.
+REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token"}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

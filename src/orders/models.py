@@ -1,0 +1,97 @@
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+ZERO = Decimal("0.00")
+
+
+class OrderStatus(models.TextChoices):
+    CANCELLATION_WAITING = "50", "cancellation_waiting"
+    CANCELLED = "100", "cancelled"
+    WAITING = "200", "waiting"
+    PAYMENT_WAITING = "300", "payment_waiting"
+    CONFIRMATION_WAITING = "350", "confirmation_waiting"
+    APPROVED = "400", "approved"
+    PREPARING = "450", "preparing"
+    SHIPPED = "500", "shipped"
+    SHIPPED_AND_INFORMED = "510", "shipped_and_informed"
+    READY_FOR_PICKUP = "520", "ready_for_pickup"
+    ATTEMPTED_DELIVERY = "540", "attempted_delivery"
+    REVIEW_STARTED = "544", "review_started"
+    REVIEW_WAITING = "545", "review_waiting"
+    WAITING_FOR_PAYMENT = "546", "waiting_for_payment"
+    PAID = "547", "paid"
+    DELIVERED = "550", "delivered"
+    REFUNDED = "600", "refunded"
+
+
+class OrderQuerySet(models.QuerySet):
+    def totals_by_customer(self, customer_ids) -> dict[int, dict]:
+        """`orders_info` for each customer id, in one grouped query.
+
+        Refunds are summed per order in a subquery first: joining refunds into the grouped query would
+        repeat each order once per refund and inflate its amounts in the sums.
+        """
+        refunds = (
+            Refund.objects.filter(order=OuterRef("pk")).order_by().values("order").annotate(s=Sum("amount")).values("s")
+        )
+        rows = (
+            self.filter(customer_id__in=customer_ids)
+            .annotate(refunded=Coalesce(Subquery(refunds, output_field=models.DecimalField(**MONEY)), ZERO))
+            .order_by()
+            .values("customer_id")
+            .annotate(
+                total_order_count=Count("pk"),
+                total_order_amount=Sum("amount"),
+                total_discount_amount=Sum("discount_amount"),
+                total_refund_amount=Sum(F("refunded")),
+            )
+        )
+        return {row.pop("customer_id"): row for row in rows}
+
+
+class Order(models.Model):
+    number = models.CharField(max_length=128)
+    channel = models.ForeignKey("channels.Channel", models.PROTECT, related_name="orders")
+    customer = models.ForeignKey("customers.Customer", models.PROTECT, related_name="orders")
+    date_placed = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=3, choices=OrderStatus.choices, default=OrderStatus.WAITING, db_index=True)
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(**MONEY)
+    discount_amount = models.DecimalField(**MONEY, default=ZERO)
+    shipping_amount = models.DecimalField(**MONEY, default=ZERO)
+    created_date = models.DateTimeField(auto_now_add=True, db_index=True)
+    modified_date = models.DateTimeField(auto_now=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("pk",)
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "number"], name="order_number_unique_per_channel"),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0, discount_amount__gte=0, shipping_amount__gte=0),
+                name="order_amounts_not_negative",
+            ),
+            models.CheckConstraint(condition=Q(discount_amount__lte=F("amount")), name="order_discount_within_amount"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class Refund(models.Model):
+    order = models.ForeignKey(Order, models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY)
+    reason = models.TextField(blank=True)
+    created_date = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("pk",)
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self):
+        return f"{self.amount} for {self.order}"
