@@ -4,6 +4,12 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher is slow on purpose; tests create a user each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user(db):
     return get_user_model().objects.create_user("integrator", password="s3cret-pass")

@@ -55,7 +55,7 @@ def _as_api_exception(exc):
         return exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, ProtectedError):
         # Deletes never cascade through protected relations (orders keep their customer and channel).
-        names = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        names = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
         return exceptions.ValidationError(
             {"non_field_errors": [exceptions.ErrorDetail(f"Cannot delete: it still has {', '.join(names)}.", "protected")]}
         )
