@@ -3,6 +3,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError
@@ -49,6 +50,8 @@ def first_code(codes) -> str | None:
 def _as_api_exception(exc):
     if isinstance(exc, Http404):
         return exceptions.NotFound(*exc.args)
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(*exc.args)
     if isinstance(exc, DjangoValidationError):
@@ -57,7 +60,11 @@ def _as_api_exception(exc):
         # Deletes never cascade through protected relations (orders keep their customer and channel).
         names = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
         return exceptions.ValidationError(
-            {"non_field_errors": [exceptions.ErrorDetail(f"Cannot delete: it still has {', '.join(names)}.", "protected")]}
+            {
+                "non_field_errors": [
+                    exceptions.ErrorDetail(f"Cannot delete: it still has {', '.join(names)}.", "protected")
+                ]
+            }
         )
     if isinstance(exc, IntegrityError):
         logger.warning("integrity error answered as 409: %s", exc)

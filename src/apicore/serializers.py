@@ -52,7 +52,10 @@ class JSONObjectField(serializers.JSONField):
 class ModelSerializer(serializers.ModelSerializer):
     """`input_aliases` maps other accepted spellings of a field to its name (the first spelling wins)."""
 
-    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, models.JSONField: JSONObjectField}
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.JSONField: JSONObjectField,
+    }
     input_aliases: dict[str, str] = {}
 
     def to_internal_value(self, data):

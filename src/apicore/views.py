@@ -33,7 +33,7 @@ class ModelViewSet(viewsets.ModelViewSet):
 
 
 class LoginView(APIView):
-    """`POST {"username", "password"}` → `{"key": "<token>"}`, the token clients send as `Authorization: Token <key>`."""
+    """`POST {"username", "password"}` → `{"key": "<token>"}`; clients then send `Authorization: Token <key>`."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)

@@ -149,8 +149,7 @@ STATIC_ROOT = VAR_DIR / "static"
 APPEND_SLASH = True
 
 # Largest request body accepted, in bytes; larger ones answer 413.
-OMNITRON_MAX_BODY_SIZE = int(os.environ.get("OMNITRON_MAX_BODY_SIZE", str(1024 * 1024)))
-DATA_UPLOAD_MAX_MEMORY_SIZE = OMNITRON_MAX_BODY_SIZE
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("OMNITRON_MAX_BODY_SIZE", str(1024 * 1024)))
 
 # "array": a JSON array with X-Total-Count and Link headers (the published pages);
 # "paginated": {"count", "next", "previous", "results"} (what the production service answers).

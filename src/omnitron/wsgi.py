@@ -4,4 +4,6 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnitron.settings")
 
-application = get_wsgi_application()
+from apicore.wsgi import ChunkedBodyMiddleware
+
+application = ChunkedBodyMiddleware(get_wsgi_application())

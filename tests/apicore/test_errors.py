@@ -54,7 +54,7 @@ def test_non_json_content_type_is_415(api):
 
 
 def test_oversized_body_is_json_413(api, settings):
-    settings.OMNITRON_MAX_BODY_SIZE = 1000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = '{"email": "a@b.c", "extra_field": {"x": "' + "y" * 2000 + '"}}'
     response = api.generic("POST", CUSTOMERS, body, content_type="application/json")
     assert response.status_code == 413
@@ -92,8 +92,14 @@ def test_validation_error_code_is_the_first_errors_code(api):
     CustomerFactory(channel_code="taken")
     response = api.post(
         CUSTOMERS,
-        {"email": "x@example.com", "channel_code": "taken", "is_active": True, "email_allowed": False,
-         "sms_allowed": False, "call_allowed": False},
+        {
+            "email": "x@example.com",
+            "channel_code": "taken",
+            "is_active": True,
+            "email_allowed": False,
+            "sms_allowed": False,
+            "call_allowed": False,
+        },
         format="json",
     )
     assert response.status_code == 400

@@ -4,29 +4,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Channel',
+            name="Channel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('catalog', models.IntegerField()),
-                ('channel_type', models.CharField(choices=[('hepsiburada', 'Hepsiburada'), ('hepsiburadads', 'Hepsiburadads'), ('gittigidiyor', 'Gittigidiyor'), ('n11', 'N11'), ('web', 'Web'), ('feed', 'Feed'), ('trendyol', 'Trendyol'), ('morhipo', 'Morhipo'), ('morhipoV2', 'Morhipo V2'), ('lidyana', 'Lidyana'), ('amazon', 'Amazon'), ('allegro', 'Allegro'), ('distributed', 'Distributed'), ('aliexpress', 'Aliexpress'), ('emag', 'Emag'), ('ciceksepeti', 'Ciceksepeti'), ('gordumaldim', 'Gordumaldim'), ('pazarama', 'Pazarama'), ('flo', 'Flo'), ('turkcellds', 'Turkcellds'), ('sales_channel', 'Sales Channel')], max_length=32)),
-                ('conf', models.JSONField(blank=True, default=dict)),
-                ('category_tree', models.CharField(blank=True, max_length=255, null=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('schema', models.JSONField(blank=True, null=True)),
-                ('created_date', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('modified_date', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=255)),
+                ("catalog", models.IntegerField()),
+                (
+                    "channel_type",
+                    models.CharField(
+                        choices=[
+                            ("hepsiburada", "Hepsiburada"),
+                            ("hepsiburadads", "Hepsiburadads"),
+                            ("gittigidiyor", "Gittigidiyor"),
+                            ("n11", "N11"),
+                            ("web", "Web"),
+                            ("feed", "Feed"),
+                            ("trendyol", "Trendyol"),
+                            ("morhipo", "Morhipo"),
+                            ("morhipoV2", "Morhipo V2"),
+                            ("lidyana", "Lidyana"),
+                            ("amazon", "Amazon"),
+                            ("allegro", "Allegro"),
+                            ("distributed", "Distributed"),
+                            ("aliexpress", "Aliexpress"),
+                            ("emag", "Emag"),
+                            ("ciceksepeti", "Ciceksepeti"),
+                            ("gordumaldim", "Gordumaldim"),
+                            ("pazarama", "Pazarama"),
+                            ("flo", "Flo"),
+                            ("turkcellds", "Turkcellds"),
+                            ("sales_channel", "Sales Channel"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("conf", models.JSONField(blank=True, default=dict)),
+                ("category_tree", models.CharField(blank=True, max_length=255, null=True)),
+                ("is_active", models.BooleanField(default=True)),
+                ("schema", models.JSONField(blank=True, null=True)),
+                ("created_date", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("modified_date", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ('pk',),
+                "ordering": ("pk",),
             },
         ),
     ]

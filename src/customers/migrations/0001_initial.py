@@ -5,45 +5,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('channels', '0001_initial'),
+        ("channels", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel_code', models.CharField(max_length=64)),
-                ('email', models.EmailField(max_length=254)),
-                ('first_name', models.CharField(blank=True, max_length=255)),
-                ('last_name', models.CharField(blank=True, max_length=255)),
-                ('phone_number', models.CharField(blank=True, max_length=128, null=True)),
-                ('is_active', models.BooleanField(default=False)),
-                ('erp_code', models.CharField(blank=True, max_length=64, null=True)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('attribute_kwargs', models.JSONField(blank=True, default=dict)),
-                ('localized_attributes', models.JSONField(blank=True, default=dict)),
-                ('localized_attribute_kwargs', models.JSONField(blank=True, default=dict)),
-                ('extra_field', models.JSONField(blank=True, default=dict)),
-                ('email_allowed', models.BooleanField(default=False)),
-                ('sms_allowed', models.BooleanField(default=False)),
-                ('call_allowed', models.BooleanField(default=False)),
-                ('date_joined', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('gender', models.CharField(blank=True, choices=[('male', 'Male'), ('female', 'Female')], max_length=8, null=True)),
-                ('user_type', models.CharField(blank=True, choices=[('guest', 'Guest'), ('registered', 'Registered')], max_length=16, null=True)),
-                ('date_of_birth', models.DateField(blank=True, db_index=True, null=True)),
-                ('created_date', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('modified_date', models.DateTimeField(auto_now=True)),
-                ('channel', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='customers', to='channels.channel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel_code", models.CharField(max_length=64)),
+                ("email", models.EmailField(max_length=254)),
+                ("first_name", models.CharField(blank=True, max_length=255)),
+                ("last_name", models.CharField(blank=True, max_length=255)),
+                ("phone_number", models.CharField(blank=True, max_length=128, null=True)),
+                ("is_active", models.BooleanField(default=False)),
+                ("erp_code", models.CharField(blank=True, max_length=64, null=True)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("attribute_kwargs", models.JSONField(blank=True, default=dict)),
+                ("localized_attributes", models.JSONField(blank=True, default=dict)),
+                ("localized_attribute_kwargs", models.JSONField(blank=True, default=dict)),
+                ("extra_field", models.JSONField(blank=True, default=dict)),
+                ("email_allowed", models.BooleanField(default=False)),
+                ("sms_allowed", models.BooleanField(default=False)),
+                ("call_allowed", models.BooleanField(default=False)),
+                ("date_joined", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "gender",
+                    models.CharField(
+                        blank=True, choices=[("male", "Male"), ("female", "Female")], max_length=8, null=True
+                    ),
+                ),
+                (
+                    "user_type",
+                    models.CharField(
+                        blank=True, choices=[("guest", "Guest"), ("registered", "Registered")], max_length=16, null=True
+                    ),
+                ),
+                ("date_of_birth", models.DateField(blank=True, db_index=True, null=True)),
+                ("created_date", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("modified_date", models.DateTimeField(auto_now=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="customers",
+                        to="channels.channel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('pk',),
-                'indexes': [models.Index(fields=['channel_code'], name='customer_channel_code_idx'), models.Index(fields=['phone_number'], name='customer_phone_number_idx'), models.Index(fields=['gender'], name='customer_gender_idx'), models.Index(fields=['user_type'], name='customer_user_type_idx')],
-                'constraints': [models.UniqueConstraint(fields=('channel', 'channel_code'), name='customer_channel_code_unique'), models.UniqueConstraint(condition=models.Q(('channel__isnull', True)), fields=('channel_code',), name='customer_code_unique_without_channel')],
+                "ordering": ("pk",),
+                "indexes": [
+                    models.Index(fields=["channel_code"], name="customer_channel_code_idx"),
+                    models.Index(fields=["phone_number"], name="customer_phone_number_idx"),
+                    models.Index(fields=["gender"], name="customer_gender_idx"),
+                    models.Index(fields=["user_type"], name="customer_user_type_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("channel", "channel_code"), name="customer_channel_code_unique"),
+                    models.UniqueConstraint(
+                        condition=models.Q(("channel__isnull", True)),
+                        fields=("channel_code",),
+                        name="customer_code_unique_without_channel",
+                    ),
+                ],
             },
         ),
     ]
