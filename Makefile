@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 serve: install
 	$(BIN)/omnitron migrate --noinput
+	$(BIN)/omnitron collectstatic --noinput --verbosity 0
 	$(BIN)/omnitron ensure_admin
 	$(BIN)/omnitron serve --host $(HOST) --port $(PORT)
 

@@ -1,0 +1,36 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.factories import RefundFactory
+
+
+@pytest.fixture
+def admin_client_(client, db):
+    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
+    client.force_login(admin)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("model", "search", "list_filter"),
+    [
+        ("customers/customer", "customer", "is_active__exact=1"),
+        ("channels/channel", "Channel", "channel_type__exact=web"),
+        ("orders/order", "ORD", "status__exact=200"),
+        ("orders/refund", "ORD", ""),
+    ],
+)
+def test_admin_lists_searches_filters_and_edits_every_model(admin_client_, model, search, list_filter):
+    refund = RefundFactory()
+    objects = {
+        "customers/customer": refund.order.customer,
+        "channels/channel": refund.order.channel,
+        "orders/order": refund.order,
+        "orders/refund": refund,
+    }
+    changelist = f"/admin/{model}/"
+    response = admin_client_.get(changelist, {"q": search})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+    assert admin_client_.get(f"{changelist}?{list_filter}").status_code == 200
+    assert admin_client_.get(f"{changelist}{objects[model].pk}/change/").status_code == 200

@@ -1,0 +1,48 @@
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from omnitron import settings as omnitron_settings
+
+
+def ensure_admin() -> str:
+    out = StringIO()
+    call_command("ensure_admin", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_ensure_admin_creates_a_superuser_once_and_prints_password_and_token():
+    first = ensure_admin()
+    password = re.search(r"password:\s+(\S+)", first).group(1)
+    key = re.search(r"API token:\s+(\S+)", first).group(1)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(password)
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/customers/").status_code == 200
+    login = APIClient().post("/api/v1/auth/login/", {"username": "admin", "password": password}, format="json")
+    assert login.status_code == 200
+
+    second = ensure_admin()
+    assert password not in second and "API token" not in second
+    assert get_user_model().objects.filter(username="admin").count() == 1
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(omnitron_settings, "VAR_DIR", tmp_path)
+    first = omnitron_settings._secret_key()
+    assert len(first) >= 50
+    assert omnitron_settings._secret_key() == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_secret_key_from_the_environment_wins(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    assert omnitron_settings._secret_key() == "from-the-environment"
