@@ -90,3 +90,26 @@ def test_every_customer_operation_requires_a_token(anon, method, path):
     response = getattr(anon, method)(path, {}, format="json")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_an_expired_token_is_refused_and_deleted(api, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    AuthToken.objects.filter(user=user).update(expiry=timezone.now() - timedelta(seconds=1))
+    response = api.get(CUSTOMERS)
+    assert response.status_code == 401
+    assert not AuthToken.objects.filter(user=user).exists()
+
+
+def test_authentication_costs_one_query_however_many_tokens_the_user_has(api, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(20):
+        AuthToken.objects.create(user=user)
+    with CaptureQueriesContext(connection) as queries:
+        api.get("/api/v1/customers/999/")
+    # the token (joined with its user) and the customer lookup
+    assert len(queries) == 2
