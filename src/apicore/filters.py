@@ -6,10 +6,11 @@ import math
 
 import django_filters
 from django import forms
-from django.core.validators import MaxLengthValidator
 from django.db import connections, models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.lookups import Exact, In
 from django.utils import timezone
+from django_filters.fields import BaseCSVField, IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.rest_framework import FilterSet as DRFFilterSet
 from rest_framework.exceptions import ValidationError
@@ -44,16 +45,54 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class UTCDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, as UTC.
+
+    Python accepts offsets up to ±23:59 but PostgreSQL only up to ±15:59, and SQLite's backend converts to UTC
+    itself, overflowing at the ends of the calendar: converted here, an unrepresentable value is a 400.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None or timezone.is_naive(value):
+            return value
+        try:
+            return value.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError("Enter a date/time between years 1 and 9999 in UTC.", code="overflow") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
+
+
+class BoundedCSVField(BaseCSVField):
+    """A comma-separated list of at most MAX_IN_VALUES values.
+
+    The count is checked on the whole list: a field's `validators` run on each value separately.
+    """
+
+    def clean(self, value):
+        if value is not None and len(value) > MAX_IN_VALUES:
+            raise forms.ValidationError(
+                "Ensure at most %(limit_value)d values (got %(show_value)d).",
+                code="max_length",
+                params={"limit_value": MAX_IN_VALUES, "show_value": len(value)},
+            )
+        values = super().clean(value)
+        if values is not None and None in values:  # `1,,2`: a blank member is no value
+            raise forms.ValidationError("Enter a comma-separated list without blank values.", code="invalid")
+        return values
+
+
 class IntegerInFilter(django_filters.BaseInFilter, IntegerFilter):
     """`pk__in=1,2,3`: at most MAX_IN_VALUES integers in the id range."""
+
+    base_field_class = BoundedCSVField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", BIGINT_MAX)
-        kwargs.setdefault(
-            "validators",
-            [MaxLengthValidator(MAX_IN_VALUES, message="Ensure at most %(limit_value)d values (got %(show_value)d).")],
-        )
         super().__init__(*args, **kwargs)
 
 
@@ -79,7 +118,11 @@ class DateOfDateTimeFilter(django_filters.DateFilter):
         if op == "lt":
             return qs.filter(**{f"{name}__lt": start})
         if end is None:
-            return {"exact": qs.filter(**{f"{name}__gte": start}), "gt": qs.none(), "lte": qs}[op]
+            return {
+                "exact": qs.filter(**{f"{name}__gte": start}),
+                "gt": qs.none(),
+                "lte": qs.filter(**{f"{name}__isnull": False}),  # every date, but not a missing one
+            }[op]
         return {
             "exact": qs.filter(**{f"{name}__gte": start, f"{name}__lt": end}),
             "gt": qs.filter(**{f"{name}__gte": end}),
@@ -104,9 +147,43 @@ def _spelled_values(raw: str) -> list:
         parsed = json.loads(raw)
     except ValueError:
         return values
-    if isinstance(parsed, bool) or (isinstance(parsed, int | float) and math.isfinite(parsed)):
+    # An int is always finite (math.isfinite would overflow converting a huge one to float).
+    if isinstance(parsed, bool | int) or (isinstance(parsed, float) and math.isfinite(parsed)):
         values.append(parsed)
     return values
+
+
+class SQLiteJSONPath(Func):
+    """SQLite's JSON_TYPE or JSON_EXTRACT of a JSON column at a key path.
+
+    Every key names an object member, quoted (`$."0"`): the ORM's key lookups read an all-digit key as an array index.
+    """
+
+    def __init__(self, function: str, field: str, path: list[str], output_field):
+        json_path = "$" + "".join(f".{json.dumps(key)}" for key in path)
+        super().__init__(F(field), Value(json_path), function=function, output_field=output_field)
+
+
+def _sqlite_json_match(field: str, path: list[str], value) -> Q:
+    """The value at the key path equals `value`, JSON type included, as PostgreSQL's containment compares.
+
+    The ORM's key lookups on SQLite answer a string "null", "[1]" or "{}" for a JSON null, array or object.
+    """
+    json_type = SQLiteJSONPath("JSON_TYPE", field, path, models.CharField())
+    if isinstance(value, bool):
+        return Q(Exact(json_type, "true" if value else "false"))
+    if isinstance(value, str):
+        text = SQLiteJSONPath("JSON_EXTRACT", field, path, models.TextField())
+        return Q(Exact(json_type, "text"), Exact(text, value))
+    if isinstance(value, int) and -BIGINT_MAX - 1 <= value <= BIGINT_MAX:
+        number = SQLiteJSONPath("JSON_EXTRACT", field, path, models.BigIntegerField())
+    else:  # SQLite keeps other numbers as doubles
+        try:
+            value = float(value)
+        except OverflowError:
+            return Q(pk__in=[])
+        number = SQLiteJSONPath("JSON_EXTRACT", field, path, models.FloatField())
+    return Q(In(json_type, ["integer", "real"]), Exact(number, value))
 
 
 class FilterSet(DRFFilterSet):
@@ -120,6 +197,7 @@ class FilterSet(DRFFilterSet):
     FILTER_DEFAULTS = {
         **DRFFilterSet.FILTER_DEFAULTS,
         models.BooleanField: {"filter_class": StrictBooleanFilter},
+        models.DateTimeField: {"filter_class": UTCDateTimeFilter},
     }
 
     @classmethod
@@ -152,7 +230,7 @@ class FilterSet(DRFFilterSet):
                     value = {key: value}
                 query |= Q(**{f"{field}__contains": value})
             else:  # SQLite has no JSON containment; compare the value at the key path.
-                query |= Q(**{param: value})
+                query |= _sqlite_json_match(field, path, value)
         return query
 
 

@@ -54,6 +54,10 @@ class Customer(models.Model):
             models.Index(fields=["phone_number"], name="customer_phone_number_idx"),
             models.Index(fields=["gender"], name="customer_gender_idx"),
             models.Index(fields=["user_type"], name="customer_user_type_idx"),
+            # The list filters `email_allowed`, `sms_allowed`, `call_allowed`.
+            models.Index(fields=["email_allowed"], name="customer_email_allowed_idx"),
+            models.Index(fields=["sms_allowed"], name="customer_sms_allowed_idx"),
+            models.Index(fields=["call_allowed"], name="customer_call_allowed_idx"),
         ]
 
     def __str__(self):
