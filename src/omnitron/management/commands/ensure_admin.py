@@ -11,8 +11,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the service will listen (for the hint)")
 
-    def handle(self, *args, username, **options):
+    def handle(self, *args, username, url, **options):
         User = get_user_model()
         with transaction.atomic():
             if User.objects.filter(username=username).exists():
@@ -27,7 +28,7 @@ class Command(BaseCommand):
                     f"Created superuser {username!r}. Shown once; keep them:",
                     f"  password:  {password}",
                     f"  API token: {key}",
-                    f"  try: curl -H 'Authorization: Token {key}' http://127.0.0.1:8000/api/v1/customers/",
+                    f"  try: curl -H 'Authorization: Token {key}' {url.rstrip('/')}/api/v1/customers/",
                 ]
             )
         )

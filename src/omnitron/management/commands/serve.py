@@ -35,6 +35,8 @@ class Command(BaseCommand):
             "accesslog": "-",
             "timeout": 60,
             "graceful_timeout": 20,
+            # One shared control socket path per user would collide between servers on one machine.
+            "control_socket_disable": True,
         }
 
         class Server(BaseApplication):
