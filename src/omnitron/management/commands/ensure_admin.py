@@ -11,7 +11,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the service will listen (for the hint)")
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the service listens")
 
     def handle(self, *args, username, url, **options):
         User = get_user_model()
