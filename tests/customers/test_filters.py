@@ -713,3 +713,16 @@ def test_detailed_invalid_value_is_400(api, param, value):
 def test_detailed_ignores_unknown_parameters(api):
     everyone = pks(*CustomerFactory.create_batch(2))
     assert found(api, {"colour": "red"}, DETAILED) == everyone
+
+
+def test_an_offset_postgresql_cannot_store_is_converted_to_utc_first(api):
+    # Python accepts offsets up to ±23:59, PostgreSQL only ±15:59: the filter compares in UTC.
+    early, late = CustomerFactory(), CustomerFactory()
+    Customer.objects.filter(pk=early.pk).update(created_date=dt.datetime(2024, 3, 10, 17, 0, tzinfo=dt.UTC))
+    Customer.objects.filter(pk=late.pk).update(created_date=dt.datetime(2024, 3, 10, 17, 10, tzinfo=dt.UTC))
+    assert found(api, {"created_date__gt": "2024-03-10T00:00:00-17:05"}) == pks(late)
+
+
+def test_a_date_time_outside_the_utc_calendar_is_400(api):
+    body = bad_request(api, {"created_date__gte": "0001-01-01T00:00:00+05:00"})
+    assert body["created_date__gte"] and body["code"] == "overflow"
