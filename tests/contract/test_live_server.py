@@ -1,0 +1,72 @@
+"""What only the production server (gunicorn) can show: long request lines, chunked bodies, redirects."""
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+
+def request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None, chunked=False):
+    address = urlsplit(server.url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    headers = {"Authorization": f"Token {server.token}", "Content-Type": "application/json", **(headers or {})}
+    if chunked:
+        conn.putrequest(method, path)
+        for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        for part in (body[: len(body) // 2], body[len(body) // 2 :]):
+            conn.send(b"%x\r\n%s\r\n" % (len(part), part))
+        conn.send(b"0\r\n\r\n")
+    else:
+        conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response, json.loads(data) if data else None
+
+
+def new_customer(server, code: str) -> dict:
+    body = {"email": f"{code}@example.com", "channel_code": code, "is_active": True, "email_allowed": False,
+            "sms_allowed": False, "call_allowed": False}  # fmt: skip
+    response, created = request(server, "POST", "/api/v1/customers/", json.dumps(body).encode())
+    assert response.status == 201, created
+    return created
+
+
+def test_pk_in_with_1000_ids_fits_in_the_request_line(omnitron_server):
+    created = new_customer(omnitron_server, "long-line")
+    ids = [10**15 + n for n in range(999)] + [created["pk"]]
+    path = "/api/v1/customers/?limit=1000&pk__in=" + ",".join(map(str, ids))
+    assert len(path) > 16_000
+    response, body = request(omnitron_server, "GET", path)
+    assert response.status == 200
+    assert [row["pk"] for row in body] == [created["pk"]]
+
+
+def test_chunked_patch_is_applied_not_dropped(omnitron_server):
+    created = new_customer(omnitron_server, "chunked")
+    path = f"/api/v1/customers/{created['pk']}/"
+    response, body = request(
+        omnitron_server, "PATCH", path, json.dumps({"first_name": "Chunky"}).encode(), chunked=True
+    )
+    assert response.status == 200
+    assert body["first_name"] == "Chunky"
+    assert request(omnitron_server, "GET", path)[1]["first_name"] == "Chunky"
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_oversized_body_is_413_json(omnitron_server, chunked):
+    body = json.dumps({"extra_field": {"x": "y" * (2 * 1024 * 1024)}}).encode()
+    response, answer = request(omnitron_server, "POST", "/api/v1/customers/", body, chunked=chunked)
+    assert response.status == 413
+    assert answer["code"] == "request_too_large"
+
+
+def test_post_without_trailing_slash_is_redirected_with_308(omnitron_server):
+    response, answer = request(omnitron_server, "POST", "/api/v1/customers", b"{}")
+    assert answer["code"] == "moved"
+    assert response.status == 308
+    assert response.getheader("Location") == "/api/v1/customers/"
+    assert response.getheader("Content-Type") == "application/json"
