@@ -1,3 +1,4 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -29,7 +30,8 @@ class Channel(models.Model):
     """A sales channel (web shop, marketplace, ...) that customers and orders belong to."""
 
     name = models.CharField(max_length=255)
-    catalog = models.IntegerField()
+    # Same bounds on every database (SQLite's integers are 64-bit, PostgreSQL's integer 32-bit).
+    catalog = models.IntegerField(validators=[MinValueValidator(0), MaxValueValidator(2**31 - 1)])
     channel_type = models.CharField(max_length=32, choices=ChannelType.choices)
     conf = models.JSONField(default=dict, blank=True)
     # The contract types category_tree as a nullable string (see docs/decisions.md).

@@ -25,3 +25,4 @@ class ChannelSerializer(ModelSerializer):
             "modified_date",
         )
         read_only_fields = ("created_date", "modified_date")
+        extra_kwargs = {"is_active": {"required": True}}

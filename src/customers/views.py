@@ -1,6 +1,11 @@
+from collections.abc import Mapping
+from functools import cached_property
+
+from django.shortcuts import get_object_or_404
 from rest_framework.decorators import action
 
 from apicore.views import ModelViewSet
+from channels.models import Channel
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
 from customers.serializers import CustomerDetailedSerializer, CustomerSerializer
@@ -22,9 +27,28 @@ class CustomerViewSet(ModelViewSet):
         return super().get_serializer_class()
 
     @action(detail=False, url_path="detailed")
-    def detailed_list(self, request):
-        return self.list(request)
+    def detailed_list(self, request, **kwargs):
+        return self.list(request, **kwargs)
 
     @action(detail=True, url_path="detailed")
-    def detailed(self, request, pk=None):
-        return self.retrieve(request, pk=pk)
+    def detailed(self, request, **kwargs):
+        return self.retrieve(request, **kwargs)
+
+
+class ChannelCustomerViewSet(CustomerViewSet):
+    """`/channel/{channel_id}/customers/`: the same operations, scoped to one channel (the SDK's route).
+
+    Another channel's customer is not found here; writes always land in the channel of the path.
+    """
+
+    @cached_property
+    def channel(self) -> Channel:
+        return get_object_or_404(Channel, pk=self.kwargs["channel_id"])
+
+    def get_queryset(self):
+        return super().get_queryset().filter(channel=self.channel)
+
+    def get_serializer(self, *args, **kwargs):
+        if isinstance(kwargs.get("data"), Mapping):
+            kwargs["data"] = {**kwargs["data"], "channel": self.channel.pk}
+        return super().get_serializer(*args, **kwargs)

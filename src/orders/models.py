@@ -28,19 +28,25 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "600", "refunded"
 
 
+def refund_total(order_ref) -> Subquery:
+    """The sum of an order's refunds, as a correlated subquery on the order named by `order_ref`."""
+    refunds = Refund.objects.filter(order=order_ref).order_by().values("order").annotate(s=Sum("amount")).values("s")
+    return Coalesce(Subquery(refunds, output_field=models.DecimalField(**MONEY)), ZERO)
+
+
 class OrderQuerySet(models.QuerySet):
+    def with_refunded_amount(self):
+        return self.annotate(refunded_amount=refund_total(OuterRef("pk")))
+
     def totals_by_customer(self, customer_ids) -> dict[int, dict]:
         """`orders_info` for each customer id, in one grouped query.
 
         Refunds are summed per order in a subquery first: joining refunds into the grouped query would
         repeat each order once per refund and inflate its amounts in the sums.
         """
-        refunds = (
-            Refund.objects.filter(order=OuterRef("pk")).order_by().values("order").annotate(s=Sum("amount")).values("s")
-        )
         rows = (
             self.filter(customer_id__in=customer_ids)
-            .annotate(refunded=Coalesce(Subquery(refunds, output_field=models.DecimalField(**MONEY)), ZERO))
+            .annotate(refunded=refund_total(OuterRef("pk")))
             .order_by()
             .values("customer_id")
             .annotate(

@@ -1,0 +1,33 @@
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, viewsets
+
+from apicore.views import ModelViewSet
+from orders import services
+from orders.filters import OrderFilterSet
+from orders.models import Order, Refund
+from orders.serializers import OrderSerializer, RefundSerializer
+
+
+class OrderViewSet(ModelViewSet):
+    # Orders are never deleted or replaced whole: their refunds and totals refer to them.
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    queryset = Order.objects.with_refunded_amount().order_by("pk")
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilterSet
+
+
+class RefundViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """`/orders/{order_id}/refunds/`: an order's refunds, oldest first."""
+
+    serializer_class = RefundSerializer
+
+    def get_order(self) -> Order:
+        if not hasattr(self, "_order"):
+            self._order = get_object_or_404(Order, pk=self.kwargs["order_id"])
+        return self._order
+
+    def get_queryset(self):
+        return Refund.objects.filter(order=self.get_order()).order_by("pk")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.refund_create(order=self.get_order(), **serializer.validated_data)
