@@ -34,3 +34,18 @@ def test_admin_lists_searches_filters_and_edits_every_model(admin_client_, model
     assert response.context["cl"].result_count == 1
     assert admin_client_.get(f"{changelist}?{list_filter}").status_code == 200
     assert admin_client_.get(f"{changelist}{objects[model].pk}/change/").status_code == 200
+
+
+def test_customer_page_shows_orders_info_and_orders(admin_client_):
+    refund = RefundFactory()
+    response = admin_client_.get(f"/admin/customers/customer/{refund.order.customer_id}/change/")
+    page = response.content.decode()
+    assert "order count: 1" in page
+    assert "refund amount: 10.00" in page
+    assert refund.order.number in page
+
+
+def test_order_page_shows_its_refunds(admin_client_):
+    refund = RefundFactory()
+    page = admin_client_.get(f"/admin/orders/order/{refund.order_id}/change/").content.decode()
+    assert "10.00" in page and "refunds-0-amount" in page
