@@ -4,6 +4,7 @@ Nothing here uses pytest-django's test database: the server runs in subprocesses
 database (a fresh PostgreSQL database when DATABASE_URL points at PostgreSQL, else a SQLite file).
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -101,6 +103,12 @@ def _run(args: list[str], env: dict, cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def contract_database_url(tmp_path_factory):
+    with throwaway_database(tmp_path_factory) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def throwaway_database(tmp_path_factory) -> Iterator[str]:
     """A fresh, empty database for the server; dropped afterwards (PostgreSQL) or left in a tmp dir (SQLite)."""
     url = os.environ.get("DATABASE_URL", "")
     parts = urlsplit(url)
@@ -137,21 +145,30 @@ def contract_database_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def omnitron_server(contract_database_url, tmp_path_factory):
-    """`omnitron serve` on a free port over a migrated, seeded database; terminated afterwards, whatever happens."""
-    workdir = tmp_path_factory.mktemp("contract-server")
+    with start_server(contract_database_url, tmp_path_factory.mktemp("contract-server")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def start_server(database_url: str, workdir: Path, extra_env: dict | None = None) -> Iterator[OmnitronServer]:
+    """`omnitron serve` on a free port over a migrated, seeded database; terminated afterwards, whatever happens.
+
+    `extra_env` (e.g. OMNITRON_LIST_FORMAT=paginated) is applied last, over the cleaned environment.
+    """
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in {"OMNITRON_LIST_FORMAT", "WEB_CONCURRENCY", "HOST", "PORT"}
     }
     env.update(
-        DATABASE_URL=contract_database_url,
+        DATABASE_URL=database_url,
         OMNITRON_VAR_DIR=str(workdir / "var"),
         DJANGO_SETTINGS_MODULE="omnitron.settings",
         DEBUG="false",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra_env or {})
     _run(["migrate", "--noinput"], env, workdir)
     seeded = json.loads(_run(["shell", "-c", SEED], env, workdir).strip().splitlines()[-1])
     token = seeded.pop("token")
