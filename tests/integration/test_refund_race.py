@@ -1,0 +1,165 @@
+"""Concurrent refunds against the real server: an order's refunds never add up to more than its amount.
+
+The requests are real and simultaneous: one HTTP connection per thread, opened first, then all released together
+by a barrier, served by gunicorn's 2 workers x 4 threads. On PostgreSQL the refund service locks the order row
+(SELECT ... FOR UPDATE) so the check and the insert of one refund happen before the next refund looks; SQLite
+serializes writers (BEGIN IMMEDIATE), which decides the race the same way.
+"""
+
+import http.client
+import itertools
+import json
+import threading
+import time
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+
+REQUEST_TIMEOUT = 30  # seconds for one request
+RACE_TIMEOUT = 60  # seconds for every request of one race to be answered
+ORDER_NUMBERS = itertools.count(1)
+
+
+def request(server, method: str, path: str, body: dict | None = None, conn=None) -> tuple[int, object]:
+    address = urlsplit(server.url)
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+    try:
+        conn.request(
+            method,
+            path,
+            body=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Token {server.token}", "Content-Type": "application/json"},
+        )
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        if own:
+            conn.close()
+
+
+def created(server, path: str, body: dict) -> dict:
+    status, answer = request(server, "POST", path, body)
+    assert status == 201, (path, status, answer)
+    return answer
+
+
+def race(server, path: str, bodies: list[dict]) -> list[tuple[int, object]]:
+    """POST each body at once, one thread and connection each; every answer, in the order of `bodies`."""
+    address = urlsplit(server.url)
+    barrier = threading.Barrier(len(bodies), timeout=REQUEST_TIMEOUT)
+    answers: list = [None] * len(bodies)
+
+    def send(index: int, body: dict) -> None:
+        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+        try:
+            conn.connect()  # connected before the barrier: only the requests themselves are left to race
+            barrier.wait()
+            answers[index] = request(server, "POST", path, body, conn=conn)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            barrier.abort()
+            answers[index] = exc
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=send, args=(i, body), daemon=True) for i, body in enumerate(bodies)]
+    deadline = time.monotonic() + RACE_TIMEOUT
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), f"requests still unanswered after {RACE_TIMEOUT}s"
+    errors = [answer for answer in answers if isinstance(answer, BaseException)]
+    assert not errors, errors
+    return answers
+
+
+@pytest.fixture(scope="module")
+def customer(integration_server) -> dict:
+    channel = created(
+        integration_server,
+        "/api/v1/channels/",
+        {"name": "Race shop", "catalog": 1, "channel_type": "web", "conf": {}, "is_active": True},
+    )
+    return created(
+        integration_server,
+        "/api/v1/customers/",
+        {"channel": channel["pk"], "email": "racer@example.com", "channel_code": "racer", "is_active": True,
+         "email_allowed": False, "sms_allowed": False, "call_allowed": False},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def new_order(integration_server, customer):
+    def make(amount: str) -> dict:
+        order = created(
+            integration_server,
+            "/api/v1/orders/",
+            {"number": f"RACE-{next(ORDER_NUMBERS)}", "channel": customer["channel"],
+             "customer": customer["pk"], "date_placed": "2026-01-15T10:00:00Z", "currency": "TRY", "amount": amount},
+        )  # fmt: skip
+        assert order["amount"] == amount
+        assert order["refunded_amount"] == "0.00"
+        return order
+
+    return make
+
+
+@pytest.fixture
+def server_log(integration_server):
+    """The server's log written during the test: no tracebacks (a database error answered 500 leaves one)."""
+    start = integration_server.log.stat().st_size
+    yield integration_server
+    with integration_server.log.open("rb") as log:
+        log.seek(start)
+        written = log.read().decode(errors="replace")
+    assert "Traceback" not in written, written
+
+
+def assert_refund_state(server, order: dict, refunded: str, count: int) -> None:
+    status, fetched = request(server, "GET", f"/api/v1/orders/{order['pk']}/")
+    assert status == 200, fetched
+    assert fetched["refunded_amount"] == refunded
+    status, refunds = request(server, "GET", f"/api/v1/orders/{order['pk']}/refunds/")
+    assert status == 200, refunds
+    assert len(refunds) == count
+    assert {refund["order"] for refund in refunds} == {order["pk"]}
+    assert sum(Decimal(refund["amount"]) for refund in refunds) == Decimal(refunded)
+
+
+def test_concurrent_refunds_never_exceed_the_order_amount(server_log, new_order):
+    server = server_log
+    order = new_order("100.00")
+    attempts = 8
+
+    answers = race(server, f"/api/v1/orders/{order['pk']}/refunds/", [{"amount": "30.00"}] * attempts)
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201] * 3 + [400] * (attempts - 3), answers
+    for status, body in answers:
+        if status == 201:
+            assert (body["order"], body["amount"]) == (order["pk"], "30.00")
+        else:
+            assert "amount" in body, body
+    assert len({body["pk"] for status, body in answers if status == 201}) == 3
+    assert_refund_state(server, order, "90.00", 3)
+
+    # What is left can still be refunded, exactly once.
+    assert request(server, "POST", f"/api/v1/orders/{order['pk']}/refunds/", {"amount": "10.01"})[0] == 400
+    assert request(server, "POST", f"/api/v1/orders/{order['pk']}/refunds/", {"amount": "10.00"})[0] == 201
+    assert_refund_state(server, order, "100.00", 4)
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_two_refunds_racing_for_the_last_unit(server_log, new_order, round_):
+    server = server_log
+    order = new_order("10.00")
+
+    answers = race(server, f"/api/v1/orders/{order['pk']}/refunds/", [{"amount": "10.00", "reason": "race"}] * 2)
+
+    assert sorted(status for status, _ in answers) == [201, 400], answers
+    rejected = next(body for status, body in answers if status == 400)
+    assert "amount" in rejected, rejected
+    assert_refund_state(server, order, "10.00", 1)
