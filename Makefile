@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint format clean
+.PHONY: install serve test bench lint format clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,11 @@ serve: install
 
 test: install
 	$(BIN)/pytest
+
+# Needs PostgreSQL (see bench/README.md); installs wrk from Debian's packages when missing.
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
