@@ -190,7 +190,7 @@ def main() -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(ROOT / "var" / "bench" / "server.log", "wb")  # noqa: SIM115 (open for the server's lifetime)
+X
     server = subprocess.Popen([*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port),
                                "--workers", str(args.workers)], env=env, cwd=ROOT, stdout=log, stderr=log)  # fmt: skip
     try:
