@@ -190,7 +190,8 @@ def main() -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-X
+    (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
+    log = open(ROOT / "var" / "bench" / "server.log", "wb")  # open for the server's lifetime
     server = subprocess.Popen([*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port),
                                "--workers", str(args.workers)], env=env, cwd=ROOT, stdout=log, stderr=log)  # fmt: skip
     try:
