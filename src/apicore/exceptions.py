@@ -1,13 +1,15 @@
 """Errors are decided here: DRF's shapes, plus a top-level machine-readable `code`."""
 
 import logging
+import sys
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError
 from django.http import Http404, JsonResponse
+from psycopg_pool import PoolTimeout
 from rest_framework import exceptions, status
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -15,6 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 __all__ = [
     "Conflict",
     "RequestTooLarge",
+    "ServiceUnavailable",
     "bad_request",
     "exception_handler",
     "first_code",
@@ -36,6 +39,18 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body is too large."
     default_code = "request_too_large"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is temporarily unavailable; try again later."
+    default_code = "service_unavailable"
+    wait = 5  # seconds; DRF's handler sends it as Retry-After
+
+
+# The database cannot be reached, or could not answer in time: the same request can succeed later. Django wraps
+# psycopg_pool's PoolTimeout (no connection within the pool's timeout) in OperationalError; it is named for clarity.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def first_code(codes) -> str | None:
@@ -66,6 +81,9 @@ def _as_api_exception(exc):
                 ]
             }
         )
+    if isinstance(exc, UNAVAILABLE):
+        logger.warning("database unavailable, answered 503: %s", exc)
+        return ServiceUnavailable()
     if isinstance(exc, IntegrityError):
         logger.warning("integrity error answered as 409: %s", exc)
         return Conflict()
@@ -103,4 +121,10 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls handler500 while handling the exception: a database outage met outside a DRF view (in a
+    # middleware, a Django view) still answers 503, not 500.
+    if isinstance(sys.exc_info()[1], UNAVAILABLE):
+        response = _error(ServiceUnavailable.default_detail, ServiceUnavailable.default_code, 503)
+        response["Retry-After"] = str(ServiceUnavailable.wait)
+        return response
     return _error("A server error occurred.", "error", 500)

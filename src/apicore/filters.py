@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_filters.fields import BaseCSVField, IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.rest_framework import FilterSet as DRFFilterSet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
 __all__ = ["FilterBackend", "FilterSet", "IntegerInFilter", "SortFilter"]
@@ -85,6 +86,7 @@ class BoundedCSVField(BaseCSVField):
         return values
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": BIGINT_MAX})  # each id of the list
 class IntegerInFilter(django_filters.BaseInFilter, IntegerFilter):
     """`pk__in=1,2,3`: at most MAX_IN_VALUES integers in the id range."""
 

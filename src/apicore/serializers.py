@@ -1,13 +1,30 @@
 """Serializer policy shared by every resource: JSON objects, bounded and free of NUL characters."""
 
+import re
 from collections.abc import Mapping
 
+from django.contrib.auth import get_user_model
 from django.db import models
 from rest_framework import serializers
 
-__all__ = ["JSONObjectField", "ModelSerializer"]
+__all__ = ["ActiveUserSerializer", "JSONObjectField", "ModelSerializer", "TokenSerializer"]
 
 MAX_JSON_DEPTH = 32
+DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+# The JSON type each kind of field takes, checked before DRF's conversions: DRF would read 0 or "yes" as a boolean,
+# 12 as the string "12" and "12" as a number, none of which the documented types allow. Money is a decimal string
+# ("12.50") or a number. The first matching class decides.
+JSON_TYPES = (
+    (serializers.BooleanField, (bool,), "a boolean"),
+    (serializers.IntegerField, (int,), "an integer"),
+    (serializers.PrimaryKeyRelatedField, (int,), "an integer id"),
+    (serializers.DecimalField, (str, int, float), "a number or a decimal string"),
+    (serializers.CharField, (str,), "a string"),
+    (serializers.ChoiceField, (str,), "a string"),
+    (serializers.DateTimeField, (str,), "a string"),
+    (serializers.DateField, (str,), "a string"),
+)
 
 
 class JSONObjectField(serializers.JSONField):
@@ -50,7 +67,10 @@ class JSONObjectField(serializers.JSONField):
 
 
 class ModelSerializer(serializers.ModelSerializer):
-    """`input_aliases` maps other accepted spellings of a field to its name (the first spelling wins)."""
+    """`input_aliases` maps other accepted spellings of a field to its name (the first spelling wins).
+
+    Every value must have its field's JSON type (JSON_TYPES); null is left to the field (`allow_null`).
+    """
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
@@ -64,4 +84,39 @@ class ModelSerializer(serializers.ModelSerializer):
             for alias, name in self.input_aliases.items():
                 if alias in data:
                     data.setdefault(name, data.pop(alias))
+        if isinstance(data, Mapping):
+            errors = self._json_type_errors(data)
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+    def _json_type_errors(self, data: Mapping) -> dict[str, list]:
+        errors = {}
+        for name, field in self.fields.items():
+            value = data.get(name)
+            if field.read_only or value is None:
+                continue
+            for field_class, types, spelled in JSON_TYPES:
+                if isinstance(field, field_class):
+                    wrong = (isinstance(value, bool) and bool not in types) or not isinstance(value, types)
+                    if isinstance(field, serializers.DecimalField) and isinstance(value, str):
+                        wrong = not DECIMAL_RE.fullmatch(value)  # no exponent, sign or blank DRF would read
+                    if wrong:
+                        # DRF's codes: `incorrect_type` for a related id, `invalid` for any other value.
+                        code = "incorrect_type" if isinstance(field, serializers.RelatedField) else "invalid"
+                        errors[name] = [serializers.ErrorDetail(f"Must be {spelled}.", code)]
+                    break
+        return errors
+
+
+class TokenSerializer(serializers.Serializer):
+    key = serializers.CharField(read_only=True, help_text="Send it as `Authorization: Token <key>`.")
+
+
+class ActiveUserSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True)  # may be blank: not necessarily an address
+
+    class Meta:
+        model = get_user_model()
+        fields = ("pk", "username", "email", "first_name", "last_name", "is_superuser")
+        read_only_fields = fields

@@ -1,19 +1,50 @@
 """Behaviour every resource endpoint shares, decided once."""
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
-from rest_framework import viewsets
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.permissions import AllowAny
+from rest_framework import status, viewsets
+from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from apicore import conditional
+from apicore.conditional import PreconditionFailed
+from apicore.idempotency import IdempotentCreateMixin
+from apicore.serializers import ActiveUserSerializer, TokenSerializer
+from apicore.throttling import LoginSerializer
 
 __all__ = ["ActiveUserView", "LoginView", "ModelViewSet"]
 
 
-class ModelViewSet(viewsets.ModelViewSet):
+class ModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """Writes run in one transaction and answer the record as a read would (computed fields included);
-    a unique conflict lost to a concurrent writer answers as a validation error."""
+    a unique conflict lost to a concurrent writer answers as a validation error.
+
+    Conditional requests (RFC 9110 §13, apicore.conditional): a record is answered with a strong ETag, and a GET
+    of it honours If-None-Match (304) and If-Match. PUT, PATCH and DELETE evaluate If-Match and If-None-Match
+    against the record they read (412), then write only if its row is still at the version read, as decided by
+    one conditional UPDATE in the write's transaction (VersionedModel.lock_if_unchanged). The model must be a
+    VersionedModel. POST honours Idempotency-Key (apicore.idempotency).
+    """
+
+    def get_object(self):
+        instance = super().get_object()
+        # §13.2.1: a write's preconditions are evaluated before its content is processed.
+        if self.request.method not in SAFE_METHODS:
+            if conditional.evaluate(self.request, conditional.etag(self.get_serializer(instance).data)):
+                raise PreconditionFailed()
+        return instance
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response["ETag"] = tag = conditional.etag(response.data)
+        outcome = conditional.evaluate(request, tag)
+        if outcome == status.HTTP_304_NOT_MODIFIED:
+            return conditional.not_modified(tag)
+        if outcome:
+            raise PreconditionFailed()
+        return response
 
     def perform_create(self, serializer):
         self._save(serializer)
@@ -21,16 +52,38 @@ class ModelViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         self._save(serializer)
 
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            self._lock_if_conditional(instance)
+            instance.delete()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # A created or updated record carries its new ETag, from the same read as the body.
+        if (self.detail or self.action == "create") and status.is_success(response.status_code):
+            if isinstance(response, Response) and response.data is not None:
+                response.setdefault("ETag", conditional.etag(response.data))
+        return response
+
+    def _lock_if_conditional(self, instance):
+        # The preconditions held for `instance` as read; the write goes ahead only if nothing was written since.
+        if conditional.is_conditional(self.request) and not instance.lock_if_unchanged():
+            raise PreconditionFailed()
+
     def _save(self, serializer):
         try:
             with transaction.atomic():
+                if serializer.instance is not None:
+                    self._lock_if_conditional(serializer.instance)
                 instance = serializer.save()
+                # Read back inside the transaction: if the database fails here the write is rolled back and the
+                # client's 503 is true (nothing stored), rather than a stored write answered as failed.
+                serializer.instance = self.get_queryset().get(pk=instance.pk)
         except IntegrityError:
             # The row that made the write fail is committed now, so validating again names the conflict
             # (400 `unique`); if it does not, the exception handler answers 409.
             serializer.run_validation(serializer.initial_data)
             raise
-        serializer.instance = self.get_queryset().get(pk=instance.pk)
 
 
 class LoginView(APIView):
@@ -38,8 +91,9 @@ class LoginView(APIView):
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
-    serializer_class = AuthTokenSerializer
+    serializer_class = LoginSerializer  # failed logins are limited (apicore.throttling)
 
+    @extend_schema(responses=TokenSerializer)
     def post(self, request):
         serializer = self.serializer_class(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -50,7 +104,8 @@ class LoginView(APIView):
 class ActiveUserView(APIView):
     """The user the token belongs to; clients call it to check a token."""
 
+    permission_classes = (IsAuthenticated,)  # any valid token, whatever its model permissions
+    serializer_class = ActiveUserSerializer
+
     def get(self, request):
-        user = request.user
-        fields = ("pk", "username", "email", "first_name", "last_name", "is_superuser")
-        return Response({name: getattr(user, name) for name in fields})
+        return Response(self.serializer_class(request.user).data)

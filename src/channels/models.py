@@ -1,6 +1,8 @@
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apicore.models import VersionedModel
+
 
 class ChannelType(models.TextChoices):
     HEPSIBURADA = "hepsiburada"
@@ -26,7 +28,7 @@ class ChannelType(models.TextChoices):
     SALES_CHANNEL = "sales_channel"
 
 
-class Channel(models.Model):
+class Channel(VersionedModel):
     """A sales channel (web shop, marketplace, ...) that customers and orders belong to."""
 
     name = models.CharField(max_length=255)

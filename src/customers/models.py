@@ -1,6 +1,8 @@
 from django.db import models
 from django.db.models import Q
 
+from apicore.models import VersionedModel
+
 
 class Gender(models.TextChoices):
     MALE = "male"
@@ -12,7 +14,7 @@ class UserType(models.TextChoices):
     REGISTERED = "registered"
 
 
-class Customer(models.Model):
+class Customer(VersionedModel):
     # No index of its own: the (channel, channel_code) unique constraint leads with it.
     channel = models.ForeignKey(
         "channels.Channel", models.PROTECT, null=True, blank=True, related_name="customers", db_index=False

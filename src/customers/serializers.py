@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apicore.serializers import ModelSerializer
@@ -49,7 +50,10 @@ class CustomerSerializer(ModelSerializer):
         )
         read_only_fields = ("created_date", "modified_date")
         extra_kwargs = {
-            name: {"required": True} for name in ("is_active", "email_allowed", "sms_allowed", "call_allowed")
+            **{name: {"required": True} for name in ("is_active", "email_allowed", "sms_allowed", "call_allowed")},
+            # One of the choices or null, as the contract's enums say; the model's blank=True is for the admin.
+            "gender": {"allow_blank": False},
+            "user_type": {"allow_blank": False},
         }
         # channel_code uniqueness is checked in validate(): DRF's generated validator would make `channel` required.
         validators = []
@@ -68,6 +72,23 @@ class CustomerSerializer(ModelSerializer):
         return attrs
 
 
+class ChannelCustomerSerializer(CustomerSerializer):
+    """The request body of `/channel/{channel_id}/customers/` as documented: `channel` is the path's, whatever the
+    body says (ChannelCustomerViewSet writes it), so it is read-only there."""
+
+    class Meta(CustomerSerializer.Meta):
+        read_only_fields = (*CustomerSerializer.Meta.read_only_fields, "channel")
+
+
+class OrdersInfoSerializer(serializers.Serializer):
+    """A customer's order totals; the amounts are null while it has no orders."""
+
+    total_order_count = serializers.IntegerField()
+    total_order_amount = serializers.FloatField(allow_null=True)
+    total_discount_amount = serializers.FloatField(allow_null=True)
+    total_refund_amount = serializers.FloatField(allow_null=True)
+
+
 class CustomerDetailedListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         customers = list(data.all() if hasattr(data, "all") else data)
@@ -80,13 +101,14 @@ class CustomerDetailedListSerializer(serializers.ListSerializer):
 class CustomerDetailedSerializer(CustomerSerializer):
     """A customer with its channel embedded and the totals of its orders (read-only)."""
 
-    channel = ChannelSerializer(read_only=True)
+    channel = ChannelSerializer(read_only=True, allow_null=True)
     orders_info = serializers.SerializerMethodField()
 
     class Meta(CustomerSerializer.Meta):
         fields = (*CustomerSerializer.Meta.fields, "orders_info")
         list_serializer_class = CustomerDetailedListSerializer
 
+    @extend_schema_field(OrdersInfoSerializer)
     def get_orders_info(self, customer) -> dict:
         if not hasattr(customer, "orders_info"):
             customer.orders_info = Order.objects.totals_by_customer([customer.pk]).get(customer.pk, ORDERLESS)

@@ -2,13 +2,14 @@ from collections.abc import Mapping
 from functools import cached_property
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 
 from apicore.views import ModelViewSet
 from channels.models import Channel
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
-from customers.serializers import CustomerDetailedSerializer, CustomerSerializer
+from customers.serializers import ChannelCustomerSerializer, CustomerDetailedSerializer, CustomerSerializer
 
 
 class CustomerViewSet(ModelViewSet):
@@ -26,6 +27,7 @@ class CustomerViewSet(ModelViewSet):
             return CustomerDetailedSerializer
         return super().get_serializer_class()
 
+    @extend_schema(responses=CustomerDetailedSerializer(many=True))
     @action(detail=False, url_path="detailed")
     def detailed_list(self, request, **kwargs):
         return self.list(request, **kwargs)
@@ -35,6 +37,18 @@ class CustomerViewSet(ModelViewSet):
         return self.retrieve(request, **kwargs)
 
 
+CHANNEL_ID = OpenApiParameter("channel_id", int, OpenApiParameter.PATH)
+
+
+@extend_schema_view(
+    **dict.fromkeys(
+        ("list", "retrieve", "destroy", "detailed_list", "detailed"), extend_schema(parameters=[CHANNEL_ID])
+    ),
+    **dict.fromkeys(
+        ("create", "update", "partial_update"),
+        extend_schema(parameters=[CHANNEL_ID], request=ChannelCustomerSerializer),
+    ),
+)
 class ChannelCustomerViewSet(CustomerViewSet):
     """`/channel/{channel_id}/customers/`: the same operations, scoped to one channel (the SDK's route).
 

@@ -23,6 +23,13 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_count(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a whole number (0 or more), not {value!r}")
+    return int(value)
+
+
 # Local state (the SQLite database, the generated secret key) lives under one directory.
 VAR_DIR = Path(os.environ.get("OMNITRON_VAR_DIR", "var")).resolve()
 
@@ -62,6 +69,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets, served from here (collectstatic): no CDN needed
     "omnitron.apps.OmnitronConfig",
     "apicore",
     "channels",
@@ -75,6 +84,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "apicore.middleware.CommonMiddleware",
+    "apicore.throttling.RateLimitHeadersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -119,10 +129,20 @@ def _database() -> dict:
     elif db["ENGINE"] == "django.db.backends.postgresql":
         # One psycopg pool per worker process; Django requires CONN_MAX_AGE=0 with a pool.
         db["CONN_MAX_AGE"] = 0
-        db.setdefault("OPTIONS", {})["pool"] = {
+        # With a pool this is psycopg_pool's `check`: a connection is tested before it is handed out, so one the
+        # database dropped (a restart) is replaced instead of failing the request that drew it.
+        db["CONN_HEALTH_CHECKS"] = True
+        wait = float(os.environ.get("OMNITRON_DB_POOL_TIMEOUT", "5"))
+        options = db.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", 5)  # libpq: an unanswered connect fails instead of hanging
+        options["pool"] = {
             "min_size": int(os.environ.get("OMNITRON_DB_POOL_MIN", "1")),
             "max_size": int(os.environ.get("OMNITRON_DB_POOL_MAX", "8")),
-            "timeout": 10,
+            # A request waits this long for a connection, then answers 503 (psycopg_pool.PoolTimeout).
+            "timeout": wait,
+            # The pool retries a lost connection in the background with a doubling delay for this long, then gives
+            # up and connects again on the next request: recovery after an outage is not delayed by a long backoff.
+            "reconnect_timeout": wait,
         }
     else:
         raise ImproperlyConfigured("DATABASE_URL must point at SQLite or PostgreSQL")
@@ -131,6 +151,9 @@ def _database() -> dict:
 
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Django's model permissions, read in one query per request (see apicore.permissions).
+AUTHENTICATION_BACKENDS = ["apicore.permissions.ModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,19 +187,63 @@ OMNITRON_LIST_FORMAT = os.environ.get("OMNITRON_LIST_FORMAT", "array")
 if OMNITRON_LIST_FORMAT not in {"array", "paginated"}:
     raise ImproperlyConfigured("OMNITRON_LIST_FORMAT must be 'array' or 'paginated'")
 
+
+def _cache() -> dict:
+    """CACHE_URL (Redis) shares the rate-limit counters between worker processes; else each process counts alone."""
+    url = os.environ.get("CACHE_URL", "")
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
+    if url.split("://", 1)[0] not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis://, rediss:// or unix:// URL, not {url!r}")
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "omnitron",
+        # An unreachable cache server costs a request at most this long; the request is then served unlimited.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
+
+CACHES = {"default": _cache()}
+
+# "<count>/<second|minute|hour|day>" or "off": requests per token, failed logins per username and per client address.
+# apicore.throttling checks both when the apps load, so a typo stops the server at startup.
+OMNITRON_RATE_LIMIT = os.environ.get("OMNITRON_RATE_LIMIT", "6000/minute")
+OMNITRON_LOGIN_RATE_LIMIT = os.environ.get("OMNITRON_LOGIN_RATE_LIMIT", "30/minute")
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apicore.authentication.TokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["apicore.permissions.ModelPermissions"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apicore.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["apicore.filters.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "apicore.pagination.Pagination",
     "EXCEPTION_HANDLER": "apicore.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "apicore.schema.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["apicore.throttling.TokenRateThrottle"],
+    # Client address for the login limit: REMOTE_ADDR, or behind N trusted proxies, X-Forwarded-For's N-th from last.
+    "NUM_PROXIES": env_count("OMNITRON_NUM_PROXIES", 0),
     "PAGE_SIZE": 10,
 }
 
 # Tokens never expire unless revoked; only their digests are stored.
 REST_KNOX = {"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token"}
+
+# The OpenAPI document at /api/schema/ and its Swagger UI at /api/docs/, generated from the code (apicore.schema).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Omnitron API",
+    "DESCRIPTION": "Back-office REST API: customers, channels, orders and refunds.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Public, like the published contract: the document holds no data, and the page must load before a token is set.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 LOGGING = {
     "version": 1,

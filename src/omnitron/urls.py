@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from apicore.views import ActiveUserView, LoginView
 
@@ -10,6 +11,9 @@ urlpatterns = [
     path("api/v1/", include("customers.urls")),
     path("api/v1/", include("channels.urls")),
     path("api/v1/", include("orders.urls")),
+    # The OpenAPI document generated from the code, and Swagger UI on it (its assets served from here).
+    path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
 # Outside DRF views too, errors answer JSON, never an HTML page.

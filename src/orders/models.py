@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from apicore.models import VersionedModel
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
 
@@ -59,7 +61,7 @@ class OrderQuerySet(models.QuerySet):
         return {row.pop("customer_id"): row for row in rows}
 
 
-class Order(models.Model):
+class Order(VersionedModel):
     number = models.CharField(max_length=128)
     channel = models.ForeignKey("channels.Channel", models.PROTECT, related_name="orders")
     customer = models.ForeignKey("customers.Customer", models.PROTECT, related_name="orders")

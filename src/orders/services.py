@@ -21,4 +21,6 @@ def refund_create(*, order: Order, amount: Decimal, reason: str = "") -> Refund:
             {"amount": [f"Refunds would exceed the order amount: {order.amount - refunded} is left to refund."]},
             code="max_value",
         )
-    return Refund.objects.create(order=order, amount=amount, reason=reason)
+    refund = Refund.objects.create(order=order, amount=amount, reason=reason)
+    order.touch()  # the order's representation (refunded_amount) changed: its ETag must too
+    return refund

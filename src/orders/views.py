@@ -1,6 +1,8 @@
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 
+from apicore.idempotency import IdempotentCreateMixin
 from apicore.views import ModelViewSet
 from orders import services
 from orders.filters import OrderFilterSet
@@ -16,9 +18,15 @@ class OrderViewSet(ModelViewSet):
     filterset_class = OrderFilterSet
 
 
-class RefundViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+@extend_schema_view(
+    **dict.fromkeys(
+        ("list", "create"), extend_schema(parameters=[OpenApiParameter("order_id", int, OpenApiParameter.PATH)])
+    )
+)
+class RefundViewSet(IdempotentCreateMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """`/orders/{order_id}/refunds/`: an order's refunds, oldest first."""
 
+    queryset = Refund.objects.order_by("pk")
     serializer_class = RefundSerializer
 
     def get_order(self) -> Order:
@@ -27,7 +35,7 @@ class RefundViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.Gen
         return self._order
 
     def get_queryset(self):
-        return Refund.objects.filter(order=self.get_order()).order_by("pk")
+        return super().get_queryset().filter(order=self.get_order())
 
     def perform_create(self, serializer):
         serializer.instance = services.refund_create(order=self.get_order(), **serializer.validated_data)

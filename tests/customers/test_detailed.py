@@ -100,5 +100,5 @@ def test_detailed_list_query_count_does_not_grow_with_limit(api, limit):
     channel = ChannelFactory()
     for customer in CustomerFactory.create_batch(50, channel=channel):
         RefundFactory(order=OrderFactory(customer=customer))
-    # token lookup + count + page (channel joined) + one grouped orders_info query
-    assert _queries_for(api, limit) == _queries_for(api, 1) == 4
+    # token lookup + permissions + count + page (channel joined) + one grouped orders_info query
+    assert _queries_for(api, limit) == _queries_for(api, 1) == 5

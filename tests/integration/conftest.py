@@ -18,7 +18,9 @@ PASSWORD = "integration-pass-4711"
 PASSWORD_USER = f"""
 import json
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 user = get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r})
+user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["channels", "customers", "orders"]))
 print(json.dumps({{"pk": user.pk}}))
 """
 

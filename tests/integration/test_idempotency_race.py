@@ -1,0 +1,142 @@
+"""Duplicate POSTs with one Idempotency-Key, sent at once to the real server, create exactly one record.
+
+One HTTP connection per thread, opened first, then every request released together by a barrier, served by
+gunicorn's 2 workers x 4 threads. The key's claim is a unique row inserted before the request runs: one request
+inserts it and runs; every other one answers 409 while it runs, or replays its answer once it has finished.
+"""
+
+import http.client
+import itertools
+import json
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+DUPLICATES = 8
+REQUEST_TIMEOUT = 30  # seconds for one request
+RACE_TIMEOUT = 60  # seconds for every request of one race to be answered
+ROUNDS = itertools.count(1)
+
+
+def request(server, method: str, path: str, body: dict | None = None, headers: dict | None = None, conn=None):
+    address = urlsplit(server.url)
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+    try:
+        conn.request(
+            method,
+            path,
+            body=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Token {server.token}", "Content-Type": "application/json", **(headers or {})},
+        )
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, (json.loads(data) if data else None), response.headers
+    finally:
+        if own:
+            conn.close()
+
+
+def race(server, path: str, body: dict, key: str) -> list[tuple[int, object, object]]:
+    """POST the same body with the same key DUPLICATES times at once; every answer."""
+    address = urlsplit(server.url)
+    barrier = threading.Barrier(DUPLICATES, timeout=REQUEST_TIMEOUT)
+    answers: list = [None] * DUPLICATES
+
+    def send(index: int) -> None:
+        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+        try:
+            conn.connect()  # connected before the barrier: only the requests themselves are left to race
+            barrier.wait()
+            answers[index] = request(server, "POST", path, body, {"Idempotency-Key": key}, conn=conn)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            barrier.abort()
+            answers[index] = exc
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(DUPLICATES)]
+    deadline = time.monotonic() + RACE_TIMEOUT
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), f"requests still unanswered after {RACE_TIMEOUT}s"
+    errors = [answer for answer in answers if isinstance(answer, BaseException)]
+    assert not errors, errors
+    return answers
+
+
+def assert_one_execution(answers) -> dict:
+    """Exactly one answer ran the request (201); the others replayed it or were told it is running (409)."""
+    created = [(body, headers.get("Idempotent-Replayed")) for status, body, headers in answers if status == 201]
+    ran = [body for body, replayed in created if replayed is None]
+    replayed = [body for body, replayed in created if replayed == "true"]
+    running = [body for status, body, _ in answers if status == 409]
+    assert len(ran) == 1, answers
+    assert len(ran) + len(replayed) + len(running) == DUPLICATES, answers
+    assert all(body == ran[0] for body in replayed)
+    assert all(body["code"] == "idempotency_key_in_use" for body in running)
+    print(f"\n1 ran, {len(replayed)} replayed, {len(running)} answered 409")
+    return ran[0]
+
+
+@pytest.fixture
+def server_log(integration_server):
+    """The server's log written during the test: no tracebacks (a database error answered 500 leaves one)."""
+    start = integration_server.log.stat().st_size
+    yield integration_server
+    with integration_server.log.open("rb") as log:
+        log.seek(start)
+        written = log.read().decode(errors="replace")
+    assert "Traceback" not in written, written
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_duplicate_customer_posts_create_one_customer(server_log, round_):
+    server = server_log
+    code = f"idem-{next(ROUNDS)}"
+    body = {"email": f"{code}@example.com", "channel_code": code, "is_active": True,
+            "email_allowed": False, "sms_allowed": False, "call_allowed": False}  # fmt: skip
+
+    created = assert_one_execution(race(server, "/api/v1/customers/", body, key=f"key-{code}"))
+
+    status, found, headers = request(server, "GET", f"/api/v1/customers/?channel_code={code}")
+    assert status == 200
+    assert headers["X-Total-Count"] == "1"
+    assert [customer["pk"] for customer in found] == [created["pk"]]
+    # Once it has finished, a retry replays it.
+    status, replayed, headers = request(server, "POST", "/api/v1/customers/", body, {"Idempotency-Key": f"key-{code}"})
+    assert (status, replayed, headers["Idempotent-Replayed"]) == (201, created, "true")
+
+
+def test_duplicate_refund_posts_refund_once(server_log):
+    server = server_log
+    status, channel, _ = request(
+        server, "POST", "/api/v1/channels/", {"name": "Idem", "catalog": 1, "channel_type": "web", "conf": {},
+                                              "is_active": True},
+    )  # fmt: skip
+    assert status == 201, channel
+    status, customer, _ = request(
+        server, "POST", "/api/v1/customers/",
+        {"channel": channel["pk"], "email": "refunded@example.com", "channel_code": "refunded", "is_active": True,
+         "email_allowed": False, "sms_allowed": False, "call_allowed": False},
+    )  # fmt: skip
+    assert status == 201, customer
+    status, order, _ = request(
+        server, "POST", "/api/v1/orders/",
+        {"number": "IDEM-1", "channel": channel["pk"], "customer": customer["pk"],
+         "date_placed": "2026-01-15T10:00:00Z", "currency": "TRY", "amount": "100.00"},
+    )  # fmt: skip
+    assert status == 201, order
+
+    path = f"/api/v1/orders/{order['pk']}/refunds/"
+    refund = assert_one_execution(race(server, path, {"amount": "10.00"}, key="refund-once"))
+
+    status, refunds, _ = request(server, "GET", path)
+    assert status == 200
+    assert [r["pk"] for r in refunds] == [refund["pk"]]
+    status, order, _ = request(server, "GET", f"/api/v1/orders/{order['pk']}/")
+    assert order["refunded_amount"] == "10.00"
