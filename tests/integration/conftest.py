@@ -42,6 +42,17 @@ def integration_server(request, tmp_path_factory) -> OmnitronServer:
         yield server
 
 
+@pytest.fixture
+def server_log(integration_server):
+    """The server's log written during the test: no tracebacks (a database error answered 500 leaves one)."""
+    start = integration_server.log.stat().st_size
+    yield integration_server
+    with integration_server.log.open("rb") as log:
+        log.seek(start)
+        written = log.read().decode(errors="replace")
+    assert "Traceback" not in written, written
+
+
 @pytest.fixture(scope="module")
 def credentials(integration_server) -> Credentials:
     out = _run(["shell", "-c", PASSWORD_USER], integration_server.env, integration_server.log.parent)

@@ -83,17 +83,6 @@ def assert_one_execution(answers) -> dict:
     return ran[0]
 
 
-@pytest.fixture
-def server_log(integration_server):
-    """The server's log written during the test: no tracebacks (a database error answered 500 leaves one)."""
-    start = integration_server.log.stat().st_size
-    yield integration_server
-    with integration_server.log.open("rb") as log:
-        log.seek(start)
-        written = log.read().decode(errors="replace")
-    assert "Traceback" not in written, written
-
-
 @pytest.mark.parametrize("round_", range(3))
 def test_duplicate_customer_posts_create_one_customer(server_log, round_):
     server = server_log

@@ -45,17 +45,6 @@ class Client:
 
 
 @pytest.fixture
-def server_log(integration_server):
-    """The server's log written during the test: no tracebacks (a database error answered 500 leaves one)."""
-    start = integration_server.log.stat().st_size
-    yield integration_server
-    with integration_server.log.open("rb") as log:
-        log.seek(start)
-        written = log.read().decode(errors="replace")
-    assert "Traceback" not in written, written
-
-
-@pytest.fixture
 def counter(integration_server, request) -> str:
     """A fresh customer whose extra_field holds {"count": 0}; its URL."""
     client = Client(integration_server)

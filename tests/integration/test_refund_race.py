@@ -107,17 +107,6 @@ def new_order(integration_server, customer):
     return make
 
 
-@pytest.fixture
-def server_log(integration_server):
-    """The server's log written during the test: no tracebacks (a database error answered 500 leaves one)."""
-    start = integration_server.log.stat().st_size
-    yield integration_server
-    with integration_server.log.open("rb") as log:
-        log.seek(start)
-        written = log.read().decode(errors="replace")
-    assert "Traceback" not in written, written
-
-
 def assert_refund_state(server, order: dict, refunded: str, count: int) -> None:
     status, fetched = request(server, "GET", f"/api/v1/orders/{order['pk']}/")
     assert status == 200, fetched
