@@ -212,3 +212,38 @@ def _wait_until_up(process: subprocess.Popen, url: str, log: Path) -> None:
         except OSError:
             time.sleep(0.2)
     pytest.fail(f"the server did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text(errors='replace')}")
+
+
+# Fixed for reproducible CI runs; the environment can vary an exploratory run.
+SCHEMATHESIS_SEED = int(os.environ.get("OMNITRON_CONTRACT_SEED", "20240129"))
+
+
+def run_schemathesis(server: OmnitronServer, location: str, options: list[str], cwd: Path, timeout: int) -> None:
+    """Run schemathesis against `server` with the options every contract run shares; fail with its report.
+
+    It runs from an empty directory (`cwd`) so that no schemathesis.toml of the project or the caller changes it.
+    """
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "run", location,
+        "--header", f"Authorization: Token {server.token}",
+        *options,
+        "--seed", str(SCHEMATHESIS_SEED),
+        "--generation-allow-x00", "true",
+        "--generation-database", "none",
+        "--workers", "2",  # more trip a schemathesis race in its coverage phase
+        "--request-timeout", "30",
+        "--no-color",
+        "--output-sanitize", "false",
+    ]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    output = f"{result.stdout}\n{result.stderr}"
+    print(f"schemathesis took {time.monotonic() - started:.0f}s")
+    if result.returncode != 0:
+        # Tracebacks of 500s are in the server's log (without its access log); the failures are in the assertion.
+        server_log = server.log.read_text(errors="replace").splitlines()
+        errors = [line for line in server_log if not line.startswith("127.0.0.1 - ")]
+        print("--- server log without access lines (last 300) ---", *errors[-300:], sep="\n")
+    else:
+        print(output)
+    assert result.returncode == 0, f"schemathesis found failures (exit {result.returncode}):\n{output}"

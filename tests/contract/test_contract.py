@@ -2,12 +2,10 @@
 
 import json
 import os
-import subprocess
-import sys
-import time
 
 import pytest
 
+from tests.contract.conftest import run_schemathesis
 from tests.contract.corrected import (
     BIGINT_MAX,
     CREATED_DATE_LOOKUPS,
@@ -261,7 +259,6 @@ def test_defect_6_parameters(published, corrected, path):
 CHECKS = "not_a_server_error,content_type_conformance,ignored_auth,response_schema_conformance"
 # Fixed for reproducible CI runs; the environment can widen or vary an exploratory run.
 MAX_EXAMPLES = int(os.environ.get("OMNITRON_CONTRACT_MAX_EXAMPLES", "100"))
-SEED = int(os.environ.get("OMNITRON_CONTRACT_SEED", "20240129"))
 SCHEMATHESIS_TIMEOUT = 600  # seconds; a hung run fails instead of blocking CI
 
 
@@ -269,45 +266,5 @@ SCHEMATHESIS_TIMEOUT = 600  # seconds; a hung run fails instead of blocking CI
 def test_server_conforms_to_corrected_contract(omnitron_server, corrected, tmp_path):
     document = tmp_path / "omnitron-customers.corrected.json"
     document.write_text(json.dumps(corrected, indent=2), encoding="utf-8")
-    command = [
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "run",
-        str(document),
-        "--url",
-        omnitron_server.url,
-        "--header",
-        f"Authorization: Token {omnitron_server.token}",
-        "--checks",
-        CHECKS,
-        "--max-examples",
-        str(MAX_EXAMPLES),
-        "--seed",
-        str(SEED),
-        "--generation-allow-x00",
-        "true",
-        "--generation-database",
-        "none",
-        "--workers",
-        "2",
-        "--request-timeout",
-        "30",
-        "--no-color",
-        "--output-sanitize",
-        "false",
-    ]
-    started = time.monotonic()
-    # Run from an empty directory so no schemathesis.toml of the project or the caller changes the run.
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=SCHEMATHESIS_TIMEOUT)
-    elapsed = time.monotonic() - started
-    output = f"{result.stdout}\n{result.stderr}"
-    print(f"schemathesis took {elapsed:.0f}s")
-    if result.returncode != 0:
-        # Tracebacks of 500s are in the server's log (without its access log); the failures are in the assertion.
-        server_log = omnitron_server.log.read_text(errors="replace").splitlines()
-        errors = [line for line in server_log if not line.startswith("127.0.0.1 - ")]
-        print("--- server log without access lines (last 300) ---", *errors[-300:], sep="\n")
-    else:
-        print(output)
-    assert result.returncode == 0, f"schemathesis found failures (exit {result.returncode}):\n{output}"
+    options = ["--url", omnitron_server.url, "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES)]
+    run_schemathesis(omnitron_server, str(document), options, cwd=tmp_path, timeout=SCHEMATHESIS_TIMEOUT)
