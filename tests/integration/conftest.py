@@ -4,13 +4,20 @@ A module sets `SERVER_ENV` (e.g. {"OMNITRON_LIST_FORMAT": "paginated"}) to start
 Besides the contract seed, the server has an integration user that logs in with a password, as the SDK does.
 """
 
+import http.client
 import json
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.contract.conftest import OmnitronServer, _run, start_server, throwaway_database
 
+REQUEST_TIMEOUT = 30  # seconds for one request
+RACE_TIMEOUT = 60  # seconds for every request of one race to be answered
 USERNAME = "integration"
 PASSWORD = "integration-pass-4711"
 
@@ -57,3 +64,37 @@ def server_log(integration_server):
 def credentials(integration_server) -> Credentials:
     out = _run(["shell", "-c", PASSWORD_USER], integration_server.env, integration_server.log.parent)
     return Credentials(USERNAME, PASSWORD, json.loads(out.strip().splitlines()[-1])["pk"])
+
+
+def race(server: OmnitronServer, sends: list[Callable[[http.client.HTTPConnection], object]]) -> list:
+    """Run every `send(conn)` at once, one thread and connection each; their results, in order.
+
+    Each connection is open before the barrier, so only the requests themselves race. An exception in a thread is
+    raised here, not lost.
+    """
+    address = urlsplit(server.url)
+    barrier = threading.Barrier(len(sends), timeout=REQUEST_TIMEOUT)
+    answers: list = [None] * len(sends)
+
+    def run(index: int) -> None:
+        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+        try:
+            conn.connect()
+            barrier.wait()
+            answers[index] = sends[index](conn)
+        except BaseException as exc:
+            barrier.abort()
+            answers[index] = exc
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(sends))]
+    deadline = time.monotonic() + RACE_TIMEOUT
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), f"requests still unanswered after {RACE_TIMEOUT}s"
+    errors = [answer for answer in answers if isinstance(answer, BaseException)]
+    assert not errors, errors
+    return answers

@@ -8,15 +8,13 @@ inserts it and runs; every other one answers 409 while it runs, or replays its a
 import http.client
 import itertools
 import json
-import threading
-import time
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.integration.conftest import REQUEST_TIMEOUT, race
+
 DUPLICATES = 8
-REQUEST_TIMEOUT = 30  # seconds for one request
-RACE_TIMEOUT = 60  # seconds for every request of one race to be answered
 ROUNDS = itertools.count(1)
 
 
@@ -39,34 +37,12 @@ def request(server, method: str, path: str, body: dict | None = None, headers: d
             conn.close()
 
 
-def race(server, path: str, body: dict, key: str) -> list[tuple[int, object, object]]:
+def race_duplicates(server, path: str, body: dict, key: str) -> list[tuple[int, object, object]]:
     """POST the same body with the same key DUPLICATES times at once; every answer."""
-    address = urlsplit(server.url)
-    barrier = threading.Barrier(DUPLICATES, timeout=REQUEST_TIMEOUT)
-    answers: list = [None] * DUPLICATES
-
-    def send(index: int) -> None:
-        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
-        try:
-            conn.connect()  # connected before the barrier: only the requests themselves are left to race
-            barrier.wait()
-            answers[index] = request(server, "POST", path, body, {"Idempotency-Key": key}, conn=conn)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            barrier.abort()
-            answers[index] = exc
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(DUPLICATES)]
-    deadline = time.monotonic() + RACE_TIMEOUT
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), f"requests still unanswered after {RACE_TIMEOUT}s"
-    errors = [answer for answer in answers if isinstance(answer, BaseException)]
-    assert not errors, errors
-    return answers
+    return race(
+        server,
+        [lambda conn: request(server, "POST", path, body, {"Idempotency-Key": key}, conn=conn)] * DUPLICATES,
+    )
 
 
 def assert_one_execution(answers) -> dict:
@@ -90,7 +66,7 @@ def test_duplicate_customer_posts_create_one_customer(server_log, round_):
     body = {"email": f"{code}@example.com", "channel_code": code, "is_active": True,
             "email_allowed": False, "sms_allowed": False, "call_allowed": False}  # fmt: skip
 
-    created = assert_one_execution(race(server, "/api/v1/customers/", body, key=f"key-{code}"))
+    created = assert_one_execution(race_duplicates(server, "/api/v1/customers/", body, key=f"key-{code}"))
 
     status, found, headers = request(server, "GET", f"/api/v1/customers/?channel_code={code}")
     assert status == 200
@@ -122,7 +98,7 @@ def test_duplicate_refund_posts_refund_once(server_log):
     assert status == 201, order
 
     path = f"/api/v1/orders/{order['pk']}/refunds/"
-    refund = assert_one_execution(race(server, path, {"amount": "10.00"}, key="refund-once"))
+    refund = assert_one_execution(race_duplicates(server, path, {"amount": "10.00"}, key="refund-once"))
 
     status, refunds, _ = request(server, "GET", path)
     assert status == 200

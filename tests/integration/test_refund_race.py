@@ -9,15 +9,13 @@ serializes writers (BEGIN IMMEDIATE), which decides the race the same way.
 import http.client
 import itertools
 import json
-import threading
-import time
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
 
-REQUEST_TIMEOUT = 30  # seconds for one request
-RACE_TIMEOUT = 60  # seconds for every request of one race to be answered
+from tests.integration.conftest import REQUEST_TIMEOUT, race
+
 ORDER_NUMBERS = itertools.count(1)
 
 
@@ -46,34 +44,9 @@ def created(server, path: str, body: dict) -> dict:
     return answer
 
 
-def race(server, path: str, bodies: list[dict]) -> list[tuple[int, object]]:
-    """POST each body at once, one thread and connection each; every answer, in the order of `bodies`."""
-    address = urlsplit(server.url)
-    barrier = threading.Barrier(len(bodies), timeout=REQUEST_TIMEOUT)
-    answers: list = [None] * len(bodies)
-
-    def send(index: int, body: dict) -> None:
-        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
-        try:
-            conn.connect()  # connected before the barrier: only the requests themselves are left to race
-            barrier.wait()
-            answers[index] = request(server, "POST", path, body, conn=conn)
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            barrier.abort()
-            answers[index] = exc
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=send, args=(i, body), daemon=True) for i, body in enumerate(bodies)]
-    deadline = time.monotonic() + RACE_TIMEOUT
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), f"requests still unanswered after {RACE_TIMEOUT}s"
-    errors = [answer for answer in answers if isinstance(answer, BaseException)]
-    assert not errors, errors
-    return answers
+def race_posts(server, path: str, bodies: list[dict]) -> list[tuple[int, object]]:
+    """POST each body at once; every answer, in the order of `bodies`."""
+    return race(server, [lambda conn, body=body: request(server, "POST", path, body, conn=conn) for body in bodies])
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +96,7 @@ def test_concurrent_refunds_never_exceed_the_order_amount(server_log, new_order)
     order = new_order("100.00")
     attempts = 8
 
-    answers = race(server, f"/api/v1/orders/{order['pk']}/refunds/", [{"amount": "30.00"}] * attempts)
+    answers = race_posts(server, f"/api/v1/orders/{order['pk']}/refunds/", [{"amount": "30.00"}] * attempts)
 
     statuses = sorted(status for status, _ in answers)
     assert statuses == [201] * 3 + [400] * (attempts - 3), answers
@@ -146,7 +119,7 @@ def test_two_refunds_racing_for_the_last_unit(server_log, new_order, round_):
     server = server_log
     order = new_order("10.00")
 
-    answers = race(server, f"/api/v1/orders/{order['pk']}/refunds/", [{"amount": "10.00", "reason": "race"}] * 2)
+    answers = race_posts(server, f"/api/v1/orders/{order['pk']}/refunds/", [{"amount": "10.00", "reason": "race"}] * 2)
 
     assert sorted(status for status, _ in answers) == [201, 400], answers
     rejected = next(body for status, body in answers if status == 400)
