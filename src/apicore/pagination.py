@@ -1,15 +1,81 @@
-"""List pagination: `page` and `limit`, in the body format the installation chose."""
+"""List pagination: `page` and `limit`, in the body format the installation chose, with counts that stay cheap.
+
+An exact `count(*)` over millions of rows costs more than the page itself, so lists count exactly only up to
+OMNITRON_EXACT_COUNT_LIMIT rows; past it, on PostgreSQL, the total is the planner's estimate for the filtered query
+and the response says so with `X-Total-Count-Estimated: true`. Pages are then found by reading one row past the
+page instead of by the estimated page count, so `next` and "page past the end" stay exact.
+"""
+
+import json
+from functools import cached_property
 
 from django.conf import settings
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db import connections
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-__all__ = ["Pagination"]
+from apicore.filters import BIGINT_MAX
+
+__all__ = ["EstimatingPaginator", "Pagination"]
+
+
+class EstimatingPaginator(Paginator):
+    estimated = False
+
+    @cached_property
+    def count(self) -> int:
+        limit = settings.OMNITRON_EXACT_COUNT_LIMIT
+        queryset = self.object_list
+        if not limit or connections[queryset.db].vendor != "postgresql":
+            return super().count
+        # Counting stops after limit + 1 rows: cheap whatever the table's size.
+        bounded = queryset.order_by()[: limit + 1].count()
+        if bounded <= limit:
+            return bounded
+        self.estimated = True
+        plan = json.loads(queryset.order_by().explain(format="json"))
+        # The estimate may undershoot, but more than `limit` rows are known to exist.
+        return max(int(plan[0]["Plan"]["Plan Rows"]), limit + 1)
+
+    def page(self, number):
+        if not (self.count and self.estimated):
+            return super().page(number)
+        number = self.page_number(number)
+        bottom = (number - 1) * self.per_page
+        if bottom > BIGINT_MAX - self.per_page:  # no such page; an OFFSET past bigint is a database error
+            raise EmptyPage(self.error_messages["no_results"])
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            raise EmptyPage(self.error_messages["no_results"])
+        return ProbedPage(rows[: self.per_page], number, self, has_more=len(rows) > self.per_page)
+
+    def page_number(self, number) -> int:
+        """Django's validate_number without the comparison against the (estimated) last page."""
+        try:
+            number = int(number)
+        except (TypeError, ValueError) as error:
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from error
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return number
+
+
+class ProbedPage(Page):
+    """A page whose successor is known from one extra row read, not from the estimated count."""
+
+    def __init__(self, object_list, number, paginator, has_more: bool):
+        super().__init__(object_list, number, paginator)
+        self.has_more = has_more
+
+    def has_next(self) -> bool:
+        return self.has_more
 
 
 class Pagination(pagination.PageNumberPagination):
+    django_paginator_class = EstimatingPaginator
     page_size = 10
     page_size_query_param = "limit"
     max_page_size = 1000
@@ -59,11 +125,18 @@ class Pagination(pagination.PageNumberPagination):
 
     def get_paginated_response(self, data):
         if settings.OMNITRON_LIST_FORMAT == "paginated":
-            return super().get_paginated_response(data)
-        return Response(data, headers={"X-Total-Count": str(self.page.paginator.count), "Link": self._link_header()})
+            response = super().get_paginated_response(data)
+        else:
+            response = Response(
+                data, headers={"X-Total-Count": str(self.page.paginator.count), "Link": self._link_header()}
+            )
+        if self.page.paginator.estimated:
+            response["X-Total-Count-Estimated"] = "true"
+        return response
 
     def _link_header(self) -> str:
-        """RFC 8288 links to the first, previous, next and last pages, keeping every other parameter."""
+        """RFC 8288 links to the first, previous, next and (when the count is exact) last pages, keeping every other
+        parameter."""
         url = self.request.build_absolute_uri()
         page = self.page
         links = [("first", 1)]
@@ -71,7 +144,8 @@ class Pagination(pagination.PageNumberPagination):
             links.append(("prev", page.previous_page_number()))
         if page.has_next():
             links.append(("next", page.next_page_number()))
-        links.append(("last", page.paginator.num_pages))
+        if not page.paginator.estimated:  # an estimated count does not know the last page
+            links.append(("last", page.paginator.num_pages))
         return ", ".join(
             f'<{replace_query_param(url, self.page_query_param, number)}>; rel="{rel}"' for rel, number in links
         )

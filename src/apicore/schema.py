@@ -80,7 +80,15 @@ LIST_HEADERS = {
     "X-Total-Count": {
         "schema": {"type": "integer", "minimum": 0},
         "required": True,
-        "description": "How many rows match the filters, on all pages together.",
+        "description": (
+            "How many rows match the filters, on all pages together: exact up to OMNITRON_EXACT_COUNT_LIMIT "
+            "(10,000 by default), the database planner's estimate above it."
+        ),
+    },
+    "X-Total-Count-Estimated": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "required": False,
+        "description": "Present when X-Total-Count (or `count`) is an estimate; the `Link` header then has no `last`.",
     },
     "Link": {
         "schema": {"type": "string"},
@@ -155,13 +163,10 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_response_headers_for_code(self, status_code, direction="response"):
         headers = super()._get_response_headers_for_code(status_code, direction)
-        if (
-            status_code == "200"
-            and self._is_list_view()
-            and self._get_paginator()
-            and settings.OMNITRON_LIST_FORMAT == "array"
-        ):
-            headers = {**LIST_HEADERS, **headers}
+        if status_code == "200" and self._is_list_view() and self._get_paginator():
+            # The "paginated" envelope carries count and links in its body; only the estimate flag stays a header.
+            shown = LIST_HEADERS if settings.OMNITRON_LIST_FORMAT == "array" else ["X-Total-Count-Estimated"]
+            headers = {**{name: LIST_HEADERS[name] for name in shown}, **headers}
         return headers
 
 

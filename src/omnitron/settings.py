@@ -186,6 +186,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("OMNITRON_MAX_BODY_SIZE", str(1
 OMNITRON_LIST_FORMAT = os.environ.get("OMNITRON_LIST_FORMAT", "array")
 if OMNITRON_LIST_FORMAT not in {"array", "paginated"}:
     raise ImproperlyConfigured("OMNITRON_LIST_FORMAT must be 'array' or 'paginated'")
+# Lists count matching rows exactly up to this many; above it (PostgreSQL) the total is the planner's estimate,
+# flagged by `X-Total-Count-Estimated: true`. 0 counts exactly always.
+OMNITRON_EXACT_COUNT_LIMIT = env_count("OMNITRON_EXACT_COUNT_LIMIT", 10_000)
 
 
 def _cache() -> dict:

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.db import connection
 
 from tests.factories import CustomerFactory
 
@@ -92,3 +93,77 @@ def test_detailed_list_paginates_the_same_way(api, customers):
     response = api.get("/api/v1/customers/detailed/", {"limit": 5, "page": 5})
     assert len(response.json()) == 5
     assert response["X-Total-Count"] == "25"
+
+
+# --- Counts at scale: exact up to OMNITRON_EXACT_COUNT_LIMIT, the planner's estimate above it (PostgreSQL) --------
+
+
+@pytest.fixture
+def large(db, customers, settings):
+    """25 customers against a limit lowered to 20: "large" for the counting rule, with fresh planner statistics."""
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 20
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE customers_customer")
+    return customers
+
+
+postgresql_only = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the planner estimate is PostgreSQL's")
+
+
+@postgresql_only
+def test_count_above_the_limit_is_the_planners_estimate_and_says_so(api, large):
+    response = api.get(CUSTOMERS, {"limit": 10})
+    assert response["X-Total-Count-Estimated"] == "true"
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) SELECT * FROM customers_customer")
+        planned = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]
+    assert response["X-Total-Count"] == str(max(planned, 21))
+
+
+@postgresql_only
+def test_estimated_count_never_claims_fewer_rows_than_the_limit(api, large):
+    # The filter makes the planner guess few rows; more than 20 are known to match.
+    response = api.get(CUSTOMERS, {"email__contains": "@"})
+    assert response["X-Total-Count-Estimated"] == "true"
+    assert int(response["X-Total-Count"]) >= 21
+
+
+def test_count_at_or_below_the_limit_is_exact_and_unflagged(api, large):
+    response = api.get(CUSTOMERS, {"pk__in": ",".join(str(c.pk) for c in large[:20])})
+    assert response["X-Total-Count"] == "20"
+    assert "X-Total-Count-Estimated" not in response
+
+
+@pytest.mark.skipif("connection.vendor == 'postgresql'", reason="SQLite has no planner estimate")
+def test_sqlite_counts_exactly_above_the_limit(api, large):
+    response = api.get(CUSTOMERS)
+    assert response["X-Total-Count"] == "25"
+    assert "X-Total-Count-Estimated" not in response
+
+
+@postgresql_only
+def test_estimated_pages_are_found_by_rows_not_by_the_estimate(api, large):
+    pages = [api.get(CUSTOMERS, {"limit": 10, "page": page}) for page in (1, 2, 3)]
+    assert [len(page.json()) for page in pages] == [10, 10, 5]
+    assert [set(links(page)) for page in pages] == [{"first", "next"}, {"first", "prev", "next"}, {"first", "prev"}]
+    for page in ("4", "99999999999999999999", str(2**62)):
+        assert api.get(CUSTOMERS, {"limit": 10, "page": page}).status_code == 404
+
+
+@postgresql_only
+def test_paginated_envelope_keeps_count_when_estimated(api, large, settings):
+    settings.OMNITRON_LIST_FORMAT = "paginated"
+    response = api.get(CUSTOMERS, {"limit": 10, "page": 3})
+    body = response.json()
+    assert response["X-Total-Count-Estimated"] == "true"
+    assert body["count"] >= 21 and body["next"] is None and "page=2" in body["previous"]
+    assert [row["pk"] for row in body["results"]] == [c.pk for c in large[20:]]
+
+
+def test_limit_zero_counts_exactly_always(api, large, settings):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 0
+    response = api.get(CUSTOMERS)
+    assert response["X-Total-Count"] == "25"
+    assert "X-Total-Count-Estimated" not in response
+    assert "last" in links(response)
