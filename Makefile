@@ -25,9 +25,12 @@ serve: install
 test: install
 	$(BIN)/pytest
 
-# Needs PostgreSQL (see bench/README.md); installs wrk from Debian's packages when missing.
+# Needs PostgreSQL and Node 20 (see bench/README.md); installs wrk and pgbench from Debian's packages when missing,
+# the chart's Python dependencies (the "bench" extra), and Platformatic DB from npm under var/bench/.
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v pgbench >/dev/null || (apt-get update -qq && apt-get install -y -qq postgresql-client)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: install

@@ -1,16 +1,15 @@
 """`make bench`: load demo data into PostgreSQL if absent, serve it in the production configuration, drive every
-scenario with wrk, and write bench/results/ (JSON per run, latest.json, a Markdown table).
+scenario with wrk, replay the SQL it sends with pgbench (the database's ceiling), check the plans of its reads, drive
+Platformatic DB (the peer) on the same database, and write bench/results/ (JSON per run, latest.json, a Markdown
+table, a chart). bench/README.md explains each step.
 
 Every request carries `Authorization: Token <key>` as clients send it; nothing is switched off for the benchmark.
-The reference measurements of the scale issue (pgbench on the captured SQL, Platformatic DB) are not part of this
-driver yet: their fields are written as null.
 """
 
 import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shutil
 import socket
@@ -22,22 +21,29 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import ceiling
+import peer
 import psycopg
+import report
 
 ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var" / "bench"
 RESULTS = ROOT / "bench" / "results"
 OMNITRON = [sys.executable, "-m", "omnitron"]
 NEW_CUSTOMER = (
     '{"email": "bench%d@example.com", "channel_code": "bench-%d", "is_active": true, '
     '"email_allowed": false, "sms_allowed": false, "call_allowed": false}'
 )
+# Requests are spread over several tokens of one user, as traffic from that many clients: a single token would reach
+# the per-token rate limit (OMNITRON_RATE_LIMIT) within seconds, and the run would measure 429 answers.
 TOKEN_SNIPPET = """
 from django.contrib.auth import get_user_model
 from knox.models import AuthToken
 user = get_user_model().objects.filter(username="bench").first()
 if user is None:
     user = get_user_model().objects.create_superuser("bench", "", None)
-print(AuthToken.objects.create(user=user)[1])
+AuthToken.objects.filter(user=user).delete()
+print(",".join(AuthToken.objects.create(user=user)[1] for _ in range({count})))
 """
 
 
@@ -94,6 +100,11 @@ def scenarios(values: dict, customers: int) -> dict[str, tuple[str, list[str], s
     }
 
 
+def masked(text: str) -> str:
+    """No database password in the results."""
+    return re.sub(r"//([^:@/\s]+):[^@/\s]*@", r"//\1:***@", text)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,29 +115,34 @@ def run(command: list[str], env: dict) -> str:
     return subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
-def worker_rss_mb(master_pid: int) -> float | None:
+def workers_rss_mb(master_pid: int) -> list[float]:
+    """Resident memory of each child of the server's main process (gunicorn's workers, the peer's Node workers)."""
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
     if not children.exists():
-        return None
+        return []
     sizes = []
     for pid in children.read_text().split():
         status = Path(f"/proc/{pid}/status")
         if status.exists():
             match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
             if match:
-                sizes.append(int(match.group(1)) / 1024)
-    return round(max(sizes), 1) if sizes else None
+                sizes.append(round(int(match.group(1)) / 1024, 1))
+    return sizes
 
 
-def wrk(url: str, method: str, paths: list[str], body: str | None, token: str, args) -> dict:
+def wrk_command(args, url: str) -> list[str]:
+    return ["wrk", "-t", str(args.threads), "-c", str(args.concurrency), "-d", f"{args.duration}s",
+            "--timeout", "10s", "-s", "bench/wrk.lua", url]  # fmt: skip
+
+
+def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, args) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(paths) + "\n")
-    env = {**os.environ, "BENCH_PATHS": f.name, "BENCH_TOKEN": token, "BENCH_METHOD": method}
+    env = {**os.environ, "BENCH_PATHS": f.name, "BENCH_TOKENS": tokens, "BENCH_METHOD": method}
     if body:
         env["BENCH_BODY"] = body
-    command = ["wrk", "-t", str(args.threads), "-c", str(args.concurrency), "-d", f"{args.duration}s",
-               "--timeout", "10s", "-s", str(ROOT / "bench" / "wrk.lua"), url]  # fmt: skip
-    output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(wrk_command(args, url), env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    output = done.stdout
     os.unlink(f.name)
     result = json.loads(re.search(r"BENCH_RESULT (\{.*\})", output).group(1))
     seconds = result["duration_us"] / 1e6
@@ -138,22 +154,106 @@ def wrk(url: str, method: str, paths: list[str], body: str | None, token: str, a
     }
 
 
-def markdown(report: dict) -> str:
-    lines = [
-        f"# Benchmark {report['date']}",
-        "",
-        f"{report['customers']} customers, {report['orders']} orders, concurrency {report['concurrency']}, "
-        f"{report['duration_s']} s per scenario. Machine: {report['machine']}. Command: `{report['command']}`.",
-        "",
-        "| scenario | requests/s | p50 ms | p99 ms | errors | worker RSS MB | ceiling tps | peer requests/s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, s in report["scenarios"].items():
-        lines.append(
-            f"| {name} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} | {s['errors']} | {s['worker_rss_mb']} "
-            f"| {s['ceiling_tps']} | {s['peer_rps']} |"
-        )
-    return "\n".join(lines) + "\n"
+def prepare(args) -> tuple[dict, str, int, int, dict]:
+    """Database, demo data and tokens: (environment, tokens, customers, orders, sampled values)."""
+    server_db, name = args.database_url.rsplit("/", 1)
+    with psycopg.connect(f"{server_db}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "DATABASE_URL": args.database_url, "DEBUG": "false", "OMNITRON_VAR_DIR": str(VAR)}
+    run([*OMNITRON, "migrate", "--noinput", "-v0"], env)
+    print(run([*OMNITRON, "seed_demo", "--if-empty", "--customers", str(args.customers),
+               "--orders-per-customer", str(args.orders_per_customer), "--channels", "10"], env))  # fmt: skip
+    tokens = run([*OMNITRON, "shell", "-c", TOKEN_SNIPPET.format(count=args.tokens)], env).strip().splitlines()[-1]
+    with psycopg.connect(args.database_url) as conn:
+        customers = conn.execute("SELECT count(*) FROM customers_customer").fetchone()[0]
+        orders = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
+    return env, tokens, customers, orders, sample(args.database_url)
+
+
+def wait_for(url: str) -> None:
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # answering (401 without a token)
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url}")
+
+
+def measure_service(chosen: dict, tokens: str, env: dict, args) -> tuple[dict, list[float]]:
+    """wrk against `omnitron serve`: per scenario results, and every worker's RSS after the last scenario."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    measured = {}
+    with open(VAR / "server.log", "wb") as log:
+        command = [*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
+        server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+        try:
+            wait_for(f"{url}/api/v1/active_user/")
+            for scenario, (method, paths, body) in chosen.items():
+                result = wrk(url, method, paths, body, tokens, args)
+                result["worker_rss_mb"] = max(workers_rss_mb(server.pid), default=None)
+                measured[scenario] = result
+                print(f"{scenario:24} {result['rps']:>9} req/s  p50 {result['p50_ms']:>7} ms  "
+                      f"p99 {result['p99_ms']:>7} ms  errors {result['errors']}")  # fmt: skip
+            rss = workers_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return measured, rss
+
+
+def measure_ceiling(chosen: dict, tokens: str, env: dict, args) -> dict:
+    """Captures the service's SQL per scenario, EXPLAINs its reads, and replays it with pgbench."""
+    captured = ceiling.capture(env, tokens.split(",")[0], chosen, args.samples)
+    measured = {}
+    for scenario, requests in captured.items():
+        statuses = sorted({r["status"] for r in requests})
+        row = {"captured_statuses": statuses, "statements_per_request": len(requests[0]["statements"])}
+        if chosen[scenario][0] == "GET":
+            row.update(ceiling.plans(args.database_url, requests))
+        else:
+            row.update(plan_nodes=None, seq_scan=None)
+        row.update(ceiling.pgbench(args.database_url, requests, VAR / "ceiling" / scenario, args))
+        measured[scenario] = row
+        print(f"{scenario:24} ceiling {row['ceiling_tps']} tps  seq scan {row['seq_scan']}  "
+              f"plan {', '.join(row['plan_nodes'] or []) or '-'}  statuses {statuses}")  # fmt: skip
+    return measured
+
+
+def measure_peer(values: dict, customers: int, args) -> dict:
+    """wrk against Platformatic DB on the same database, for the scenarios it can express."""
+    port = free_port()
+    measured = {}
+    with peer.serve(args.database_url, port, args.workers, VAR / "platformatic.log") as process:
+        for scenario, (method, paths, body) in peer.scenarios(values, customers).items():
+            if args.only and scenario not in args.only.split(","):
+                continue
+            result = wrk(f"http://127.0.0.1:{port}", method, paths, body, "", args)
+            measured[scenario] = {"peer_rps": result["rps"], "peer_p50_ms": result["p50_ms"],
+                                  "peer_p99_ms": result["p99_ms"], "peer_errors": result["errors"],
+                                  "peer_worker_rss_mb": max(workers_rss_mb(process.pid), default=None)}  # fmt: skip
+            print(f"{scenario:24} peer {result['rps']:>9} req/s  p99 {result['p99_ms']:>7} ms  "
+                  f"errors {result['errors']}")  # fmt: skip
+    return measured
+
+
+def failures(row: dict) -> list[str]:
+    reasons = []
+    if row.get("seq_scan"):
+        reasons.append("sequential scan on customers_customer")
+    if row.get("errors"):
+        reasons.append(f"{row['errors']} errors or non-2xx answers")
+    if row.get("peer_errors"):
+        reasons.append(f"peer: {row['peer_errors']} errors or non-2xx answers")
+    if row.get("ceiling_error"):
+        reasons.append(f"pgbench: {row['ceiling_error']}")
+    if any(status >= 300 for status in row.get("captured_statuses", [])):
+        reasons.append(f"captured requests answered {row['captured_statuses']}")
+    return reasons
 
 
 def main() -> None:
@@ -165,71 +265,82 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=int, default=20, help="seconds per scenario")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--ceiling-duration", type=int, help="seconds of pgbench per scenario (default: --duration)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="gunicorn workers, and as many Platformatic DB processes")  # fmt: skip
+    parser.add_argument("--tokens", type=int, default=100, help="tokens the requests are spread over")
+    parser.add_argument("--samples", type=int, default=ceiling.SAMPLES, help="captured requests per scenario")
     parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: ceiling, peer")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (Debian: apt-get install wrk); `make bench` installs it")
+    args.ceiling_duration = args.ceiling_duration or args.duration
+    for tool in ("wrk", "pgbench", "node", "npm"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed; `make bench` installs it (see bench/README.md)")
+    VAR.mkdir(parents=True, exist_ok=True)
+    skip = set(args.skip.split(",")) - {""}
+    platformatic = None if "peer" in skip else peer.install()
 
-    server_db, name = args.database_url.rsplit("/", 1)
-    with psycopg.connect(f"{server_db}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    env = {**os.environ, "DATABASE_URL": args.database_url, "DEBUG": "false",
-           "OMNITRON_VAR_DIR": str(ROOT / "var" / "bench")}  # fmt: skip
-    run([*OMNITRON, "migrate", "--noinput", "-v0"], env)
-    print(run([*OMNITRON, "seed_demo", "--if-empty", "--customers", str(args.customers),
-               "--orders-per-customer", str(args.orders_per_customer), "--channels", "10"], env))  # fmt: skip
-    token = run([*OMNITRON, "shell", "-c", TOKEN_SNIPPET], env).strip().splitlines()[-1]
-    with psycopg.connect(args.database_url) as conn:
-        customers = conn.execute("SELECT count(*) FROM customers_customer").fetchone()[0]
-        orders = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
-    chosen = scenarios(sample(args.database_url), customers)
+    env, tokens, customers, orders, values = prepare(args)
+    chosen = scenarios(values, customers)
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
+    service, rss = measure_service(chosen, tokens, env, args)
+    database = {} if "ceiling" in skip else measure_ceiling(chosen, tokens, env, args)
+    other, described = {}, "not run"
+    if platformatic:
+        described = (f"Platformatic DB {platformatic}, {args.workers} Node processes (node:cluster), "
+                     "no authentication (its default), no migrations, same database")  # fmt: skip
+        try:
+            other = measure_peer(values, customers, args)
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            described = f"Platformatic DB {platformatic} not measured: {error}"
+            print(described)
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
-    log = open(ROOT / "var" / "bench" / "server.log", "wb")  # open for the server's lifetime
-    server = subprocess.Popen([*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", str(args.workers)], env=env, cwd=ROOT, stdout=log, stderr=log)  # fmt: skip
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/api/v1/active_user/", timeout=1)
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                time.sleep(0.2)
-        report_scenarios = {}
-        for scenario, (method, paths, body) in chosen.items():
-            result = wrk(url, method, paths, body, token, args)
-            result.update(worker_rss_mb=worker_rss_mb(server.pid), ceiling_tps=None, peer_rps=None, seq_scan=None)
-            report_scenarios[scenario] = result
-            print(f"{scenario:24} {result['rps']:>9} req/s  p50 {result['p50_ms']:>7} ms  p99 {result['p99_ms']:>7} ms")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+    rows = {}
+    for scenario in chosen:
+        row = {"ceiling_tps": None, "peer_rps": None, "seq_scan": None, "plan_nodes": None}
+        row.update(service[scenario], **database.get(scenario, {}), **other.get(scenario, {}))
+        row["failed"] = failures(row)
+        rows[scenario] = row
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    report = {
+    url = masked(args.database_url)
+    summary = {
         "date": now.isoformat(),
         "customers": customers,
         "orders": orders,
         "concurrency": args.concurrency,
         "duration_s": args.duration,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": " ".join(["bench/run.py", *sys.argv[1:]]),
-        "scenarios": report_scenarios,
+        "ceiling_duration_s": args.ceiling_duration,
+        "workers": args.workers,
+        "tokens": args.tokens,
+        "machine": report.machine(),
+        "versions": report.versions(args.database_url, platformatic),
+        "peer": described,
+        "peer_requests": {} if platformatic is None else peer.NOTES,
+        "commands": {
+            "bench": masked(" ".join(["bench/run.py", *sys.argv[1:]])),
+            "wrk (per scenario)": " ".join(wrk_command(args, "http://127.0.0.1:<port>")),
+            "pgbench (per scenario)": f"pgbench -n -c {args.concurrency} -j {args.threads} -T {args.ceiling_duration} "
+            f"-D bench_seq=0 -D bench_run=<now> -f var/bench/ceiling/<scenario>/request00.sql ... {url}",
+            "peer": "node bench/platformatic/cluster.mjs (PLT_BENCH_WORKERS="
+            f"{args.workers}, config bench/platformatic/platformatic.json)",
+        },
+        "workers_rss_mb": rss,
+        "scenarios": rows,
     }
+    summary["targets"] = report.targets(summary)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
-        path.write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{stamp}.md").write_text(markdown(report))
-    print(f"results: {RESULTS / 'latest.json'}")
+        path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    for path in (RESULTS / f"{stamp}.md", RESULTS / "latest.md"):
+        path.write_text(report.markdown(summary))
+    report.chart(summary, [RESULTS / f"{stamp}.png", RESULTS / "latest.png"])
+    for t in summary["targets"].values():
+        print(f"{ {True: 'met', False: 'MISSED', None: 'not measured'}[t['met']]:>12}  {t['target']}: {t['measured']}")
+    print(f"results: bench/results/{stamp}.{{json,md,png}} and latest.{{json,md,png}}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 -- database so ids and filter values exist, one per line; each request picks one at random.
 local paths = {}
 for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
-local token = "Token " .. os.getenv("BENCH_TOKEN")
+-- Comma-separated tokens, one drawn per request (as that many clients); none for a server without authentication.
+local tokens = {}
+for token in (os.getenv("BENCH_TOKENS") or ""):gmatch("[^,]+") do tokens[#tokens + 1] = "Token " .. token end
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY")  -- for writes; every "%d" is replaced by a number unique to the request
 
@@ -21,7 +23,8 @@ end
 
 function request()
   counter = counter + 1
-  local headers = {["Authorization"] = token, ["Content-Type"] = "application/json"}
+  local headers = {["Content-Type"] = "application/json"}
+  if #tokens > 0 then headers["Authorization"] = tokens[math.random(#tokens)] end
   local payload = nil
   if body then
     local unique = tostring((thread_id or 0) * 1000000000000 + math.random(0, 999999) * 1000000 + counter)

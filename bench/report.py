@@ -1,0 +1,160 @@
+"""The benchmark's results: the machine and versions they were measured with, the issue's targets, Markdown and a
+chart."""
+
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+__all__ = ["FILTER_SCENARIOS", "chart", "machine", "markdown", "targets", "versions"]
+
+FILTER_SCENARIOS = ["list_email_startswith", "list_erp_code", "list_attributes", "list_extra_field",
+                    "list_created_date", "list_pk_in", "list_phone_number"]  # fmt: skip
+RSS_LIMIT_MB = 150
+P99_LIMIT_MS = 50
+
+
+def machine() -> dict:
+    cpu = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    memory = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    return {
+        "cpu": cpu.group(1).strip() if cpu else platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "ram_gb": round(int(memory.group(1)) / 1024**2, 1) if memory else None,
+        "os": platform.platform(),
+    }
+
+
+def first_line(command: list[str]) -> str | None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    return ((done.stdout or done.stderr).strip().splitlines() or [None])[0]
+
+
+def versions(database_url: str, platformatic: str | None) -> dict:
+    with psycopg.connect(database_url) as conn:
+        postgres = conn.execute("SHOW server_version").fetchone()[0]
+    return {
+        "python": platform.python_version(),
+        "django": importlib.metadata.version("django"),
+        "gunicorn": importlib.metadata.version("gunicorn"),
+        "postgresql": postgres,
+        "node": first_line(["node", "--version"]),
+        "platformatic_db": platformatic,
+        "wrk": (first_line(["wrk", "-v"]) or "").split(" Copyright")[0] or None,
+        "pgbench": first_line(["pgbench", "--version"]),
+    }
+
+
+def targets(report: dict) -> dict:
+    """The scale issue's targets, each met (true), missed (false) or not measured in this run (null)."""
+    s = report["scenarios"]
+
+    def ratio(name: str, other: str, factor: float, label: str) -> dict:
+        row = s.get(name, {})
+        mine, theirs = row.get("rps"), row.get(other)
+        met = None if mine is None or theirs is None else mine >= factor * theirs
+        return {"target": f"{name} requests/s ≥ {factor} x {label}", "measured": f"{mine} vs {theirs}", "met": met}
+
+    lists = {name: row["p99_ms"] for name, row in s.items() if name.startswith("list")}
+    scans = {name: s[name].get("seq_scan") for name in FILTER_SCENARIOS if name in s}
+    rss = report.get("workers_rss_mb") or []
+    return {
+        "retrieve_vs_peer": ratio("retrieve", "peer_rps", 1.0, "Platformatic DB"),
+        "email_startswith_vs_peer": ratio("list_email_startswith", "peer_rps", 1.0, "Platformatic DB"),
+        "detailed_10_vs_ceiling": ratio("list_detailed_10", "ceiling_tps", 0.5, "pgbench ceiling"),
+        "list_p99": {
+            "target": f"every list scenario p99 ≤ {P99_LIMIT_MS} ms",
+            "measured": ", ".join(f"{name} {p99}" for name, p99 in lists.items() if p99 > P99_LIMIT_MS) or "all within",
+            "met": all(p99 <= P99_LIMIT_MS for p99 in lists.values()) if lists else None,
+        },
+        "no_seq_scan": {
+            "target": "no sequential scan of customers_customer in any filter scenario",
+            "measured": ", ".join(name for name, scan in scans.items() if scan) or "none",
+            "met": None if not scans or None in scans.values() else not any(scans.values()),
+        },
+        "worker_rss": {
+            "target": f"every worker's RSS < {RSS_LIMIT_MB} MB after the run",
+            "measured": f"max {max(rss)} MB of {len(rss)} workers" if rss else "not measured",
+            "met": max(rss) < RSS_LIMIT_MB if rss else None,
+        },
+    }
+
+
+def cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
+def markdown(report: dict) -> str:
+    m, v = report["machine"], report["versions"]
+    lines = [
+        f"# Benchmark {report['date']}",
+        "",
+        f"{report['customers']} customers, {report['orders']} orders, concurrency {report['concurrency']}, "
+        f"{report['duration_s']} s per scenario (pgbench {report['ceiling_duration_s']} s).",
+        "",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}",
+        "- Versions: " + ", ".join(f"{name} {version}" for name, version in v.items()),
+        f"- Service: gunicorn, {report['workers']} workers, token authentication on every request "
+        f"({report['tokens']} tokens of one user, as that many clients).",
+        f"- Peer: {report['peer']}",
+        "",
+        "Commands:",
+        "",
+        *[f"- {name}: `{command}`" for name, command in report["commands"].items()],
+        "",
+        "| scenario | requests/s | p50 ms | p99 ms | errors | ceiling tps | peer requests/s | seq scan | plan nodes "
+        "| worker RSS MB | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in report["scenarios"].items():
+        columns = ["rps", "p50_ms", "p99_ms", "errors", "ceiling_tps", "peer_rps", "seq_scan", "plan_nodes"]
+        values = [cell(s.get(key)) for key in [*columns, "worker_rss_mb"]]
+        lines.append(f"| {name} | {' | '.join(values)} | {'; '.join(s['failed']) or '-'} |")
+    lines += ["", "Targets:", "", "| target | measured | result |", "|---|---|---|"]
+    for t in report["targets"].values():
+        result = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
+        lines.append(f"| {t['target']} | {t['measured']} | {result} |")
+    scans = {name: s["seq_scan_sql"] for name, s in report["scenarios"].items() if s.get("seq_scan_sql")}
+    if scans:
+        lines += ["", "Statements planned with a sequential scan of customers_customer (one example each):", ""]
+        lines += [f"- {name}: `{sql}`" for name, sql in scans.items()]
+    if report["peer_requests"]:
+        lines += ["", "Peer requests:", "", *[f"- {name}: `{r}`" for name, r in report["peer_requests"].items()]]
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict, paths: list[Path]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["scenarios"])
+    series = [("Omnitron (requests/s)", "rps"), ("Platformatic DB (requests/s)", "peer_rps"),
+              ("PostgreSQL ceiling (pgbench tps)", "ceiling_tps")]  # fmt: skip
+    figure, axes = plt.subplots(figsize=(max(8, len(names) * 0.9), 5.5))
+    width = 0.8 / len(series)
+    for i, (label, key) in enumerate(series):
+        values = [report["scenarios"][name].get(key) or 0 for name in names]
+        axes.bar([n + (i - 1) * width for n in range(len(names))], values, width, label=label)
+    axes.set_xticks(range(len(names)), names, rotation=40, ha="right")
+    axes.set_ylabel("per second")
+    axes.set_title(f"{report['customers']} customers, concurrency {report['concurrency']}, {report['date']}")
+    axes.legend()
+    figure.tight_layout()
+    for path in paths:
+        figure.savefig(path, dpi=110)
+    plt.close(figure)
