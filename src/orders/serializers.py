@@ -1,12 +1,14 @@
-import re
 from decimal import Decimal
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from apicore.serializers import ModelSerializer
 from orders.models import MONEY, Order, Refund
 
-CURRENCY_RE = re.compile(r"[A-Z]{3}")
+# Three ASCII letters, in either case (stored upper-cased); checked before upper-casing, which would turn "ßa" into
+# "SSA". As a RegexValidator it is also the field's `pattern` in the OpenAPI document.
+CURRENCY = RegexValidator(r"^[A-Za-z]{3}$", "Enter an ISO 4217 currency code, such as TRY or EUR.", code="invalid")
 
 
 def money(**kwargs) -> serializers.DecimalField:
@@ -38,14 +40,12 @@ class OrderSerializer(ModelSerializer):
             "modified_date",
         )
         read_only_fields = ("created_date", "modified_date")
+        extra_kwargs = {"currency": {"validators": [CURRENCY]}}
         # `number` uniqueness per channel is checked in validate(), with the contract's error shape.
         validators = []
 
     def validate_currency(self, value: str) -> str:
-        value = value.upper()
-        if not CURRENCY_RE.fullmatch(value):
-            raise serializers.ValidationError("Enter an ISO 4217 currency code, such as TRY or EUR.", code="invalid")
-        return value
+        return value.upper()
 
     def validate(self, attrs):
         def current(name):

@@ -66,7 +66,9 @@ def test_create_without_a_required_field_is_400(api, payload, missing):
         ("amount", "abc", "invalid"),
         ("discount_amount", "250.01", "max_value"),
         ("currency", "T1Y", "invalid"),
-        ("currency", "EURO", "max_length"),
+        ("currency", "ßa", "invalid"),  # upper-cased it would read "SSA"
+        ("currency", "TR", "invalid"),
+        ("currency", "EURO", "invalid"),
         ("status", "999", "invalid_choice"),
         ("customer", 424242, "does_not_exist"),
         ("channel", 424242, "does_not_exist"),
