@@ -202,6 +202,16 @@ class FilterSet(DRFFilterSet):
         models.DateTimeField: {"filter_class": UTCDateTimeFilter},
     }
 
+    def __init__(self, data=None, *args, prefix=None, **kwargs):
+        # A filter the query string does not name sees an empty value and filters nothing, yet django-filter copies
+        # every filter and builds and cleans a form field for each on every request (most of a record's GET).
+        # Only those a parameter starts with are kept; the class keeps them all (the schema reads them there).
+        if data is not None and prefix is None:
+            self.base_filters = {
+                name: filter_ for name, filter_ in self.base_filters.items() if any(p.startswith(name) for p in data)
+            }
+        super().__init__(data, *args, prefix=prefix, **kwargs)
+
     @classmethod
     def filter_for_field(cls, field, field_name, lookup_expr=None):
         if isinstance(field, models.DateTimeField) and (lookup_expr or "").split("__")[0] == "date":

@@ -218,7 +218,7 @@ OMNITRON_LOGIN_RATE_LIMIT = os.environ.get("OMNITRON_LOGIN_RATE_LIMIT", "30/minu
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apicore.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apicore.permissions.ModelPermissions"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["apicore.renderers.JSONRenderer"],  # DRF's JSON, byte for byte, by orjson
     "DEFAULT_PARSER_CLASSES": ["apicore.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["apicore.filters.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "apicore.pagination.Pagination",

@@ -1,0 +1,40 @@
+"""Queries per customer read, pinned: the token, the user's permissions, then the rows themselves (NetBox's
+query_counts.json, Saleor's count_queries). A detailed page is its rows (channel joined) and one grouped orders_info
+query, however many customers, channels and orders it shows."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, RefundFactory
+
+AUTH = 2  # the token (its user joined) and the user's permissions
+
+
+@pytest.fixture
+def customers(db):
+    channels = ChannelFactory.create_batch(3)
+    customers = [CustomerFactory(channel=channels[i % 3] if i % 4 else None) for i in range(12)]
+    for customer in customers[:8]:
+        RefundFactory(order=OrderFactory(customer=customer))
+        OrderFactory(customer=customer)
+    return customers
+
+
+@pytest.mark.parametrize(
+    ("path", "queries"),
+    [
+        ("/api/v1/customers/{pk}/", AUTH + 1),
+        ("/api/v1/customers/{pk}/detailed/", AUTH + 2),  # the customer (channel joined), its orders_info
+        ("/api/v1/customers/?limit=10", AUTH + 2),  # the count, the page
+        ("/api/v1/customers/?limit=10&email__startswith=customer", AUTH + 2),
+        ("/api/v1/customers/detailed/?limit=10", AUTH + 3),  # the count, the page, one orders_info query
+        ("/api/v1/customers/detailed/?limit=100", AUTH + 3),
+    ],
+)
+def test_reads_take_a_fixed_number_of_queries(api, customers, path, queries):
+    url = path.format(pk=customers[5].pk)
+    with CaptureQueriesContext(connection) as captured:
+        response = api.get(url)
+    assert response.status_code == 200
+    assert len(captured) == queries, [query["sql"] for query in captured]
