@@ -61,7 +61,9 @@ def sample(database_url: str) -> dict:
 
         return {
             "ids": some("id", 2000),
-            "emails": some("email", 500),
+            # The local part of an email: a selective prefix (a few rows each), as the scenario is meant to be;
+            # eight letters of a common name would match thousands.
+            "email_prefixes": [email.split("@")[0] for email in some("email", 500)],
             "erp_codes": some("erp_code", 500),
             "phones": some("phone_number", 500),
             "colors": column("SELECT DISTINCT attributes->>'color' FROM customers_customer LIMIT 50"),
@@ -82,7 +84,7 @@ def scenarios(values: dict, customers: int) -> dict[str, tuple[str, list[str], s
         "retrieve": ("GET", [f"{c}{i}/" for i in ids], None),
         "retrieve_detailed": ("GET", [f"{c}{i}/detailed/" for i in ids], None),
         "list": ("GET", [f"{c}?page={p}" for p in pages(10)], None),
-        "list_email_startswith": ("GET", [f"{c}?email__startswith={e[:8]}" for e in values["emails"]], None),
+        "list_email_startswith": ("GET", [f"{c}?email__startswith={e}" for e in values["email_prefixes"]], None),
         "list_erp_code": ("GET", [f"{c}?erp_code={e[-6:]}" for e in values["erp_codes"]], None),
         "list_attributes": ("GET", [f"{c}?attributes__color={v}" for v in values["colors"]], None),
         "list_extra_field": ("GET", [f"{c}?extra_field__segment={v}" for v in values["segments"]], None),
@@ -228,7 +230,10 @@ def measure_peer(values: dict, customers: int, args) -> dict:
     """wrk against Platformatic DB on the same database, for the scenarios it can express."""
     port = free_port()
     measured = {}
-    with peer.serve(args.database_url, port, args.workers, VAR / "platformatic.log") as process:
+    with (
+        peer.email_like_index(args.database_url),
+        peer.serve(args.database_url, port, args.workers, VAR / "platformatic.log") as process,
+    ):
         for scenario, (method, paths, body) in peer.scenarios(values, customers).items():
             if args.only and scenario not in args.only.split(","):
                 continue

@@ -3,7 +3,8 @@
 An exact `count(*)` over millions of rows costs more than the page itself, so lists count exactly only up to
 OMNITRON_EXACT_COUNT_LIMIT rows; past it, on PostgreSQL, the total is the planner's estimate for the filtered query
 and the response says so with `X-Total-Count-Estimated: true`. Pages are then found by reading one row past the
-page instead of by the estimated page count, so `next` and "page past the end" stay exact.
+page instead of by the estimated page count, so `next` and "page past the end" stay exact, and the last page,
+found that way, answers its exact total.
 """
 
 import json
@@ -22,6 +23,11 @@ from apicore.filters import BIGINT_MAX
 __all__ = ["EstimatingPaginator", "Pagination"]
 
 
+# A planner estimate this many times above the limit is taken as proof that the limit is passed: counting even
+# limit + 1 rows of a broad filter (a JSON key most customers have) costs more than the page.
+TRUSTED_ESTIMATE_FACTOR = 10
+
+
 class EstimatingPaginator(Paginator):
     estimated = False
 
@@ -31,14 +37,19 @@ class EstimatingPaginator(Paginator):
         queryset = self.object_list
         if not limit or connections[queryset.db].vendor != "postgresql":
             return super().count
-        # Counting stops after limit + 1 rows: cheap whatever the table's size.
-        bounded = queryset.order_by()[: limit + 1].count()
-        if bounded <= limit:
-            return bounded
+        plan = queryset.order_by().explain(format="json")
+        if not plan:  # a filter no row can match (Django sends no query): the count is 0, also without one
+            return super().count
+        estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+        if estimate <= limit * TRUSTED_ESTIMATE_FACTOR:
+            # Counting stops after limit + 1 rows: cheap whatever the table's size.
+            bounded = queryset.order_by()[: limit + 1].count()
+            if bounded <= limit:
+                return bounded
+            # The estimate may undershoot, but more than `limit` rows are known to exist.
+            estimate = max(estimate, limit + 1)
         self.estimated = True
-        plan = json.loads(queryset.order_by().explain(format="json"))
-        # The estimate may undershoot, but more than `limit` rows are known to exist.
-        return max(int(plan[0]["Plan"]["Plan Rows"]), limit + 1)
+        return estimate
 
     def page(self, number):
         if not (self.count and self.estimated):
@@ -50,7 +61,12 @@ class EstimatingPaginator(Paginator):
         rows = list(self.object_list[bottom : bottom + self.per_page + 1])
         if not rows and number > 1:
             raise EmptyPage(self.error_messages["no_results"])
-        return ProbedPage(rows[: self.per_page], number, self, has_more=len(rows) > self.per_page)
+        has_more = len(rows) > self.per_page
+        if has_more:  # at least the rows up to the one read past this page
+            self.count = max(self.count, bottom + len(rows))
+        else:  # the last page: the total is known exactly after all
+            self.count, self.estimated = bottom + len(rows), False
+        return ProbedPage(rows[: self.per_page], number, self, has_more=has_more)
 
     def page_number(self, number) -> int:
         """Django's validate_number without the comparison against the (estimated) last page."""

@@ -4,7 +4,9 @@ import re
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from customers.models import Customer
 from tests.factories import CustomerFactory
 
 CUSTOMERS = "/api/v1/customers/"
@@ -144,21 +146,52 @@ def test_sqlite_counts_exactly_above_the_limit(api, large):
 
 @postgresql_only
 def test_estimated_pages_are_found_by_rows_not_by_the_estimate(api, large):
-    pages = [api.get(CUSTOMERS, {"limit": 10, "page": page}) for page in (1, 2, 3)]
-    assert [len(page.json()) for page in pages] == [10, 10, 5]
-    assert [set(links(page)) for page in pages] == [{"first", "next"}, {"first", "prev", "next"}, {"first", "prev"}]
+    pages = [api.get(CUSTOMERS, {"limit": 10, "page": page}) for page in (1, 2)]
+    assert [len(page.json()) for page in pages] == [10, 10]
+    assert [page["X-Total-Count-Estimated"] for page in pages] == ["true", "true"]
+    assert [set(links(page)) for page in pages] == [{"first", "next"}, {"first", "prev", "next"}]
     for page in ("4", "99999999999999999999", str(2**62)):
         assert api.get(CUSTOMERS, {"limit": 10, "page": page}).status_code == 404
 
 
 @postgresql_only
+def test_the_last_page_of_an_estimated_list_answers_the_exact_total(api, large):
+    response = api.get(CUSTOMERS, {"limit": 10, "page": 3})
+    assert len(response.json()) == 5
+    assert response["X-Total-Count"] == "25"
+    assert "X-Total-Count-Estimated" not in response
+    assert set(links(response)) == {"first", "prev", "last"}
+
+
+@postgresql_only
+def test_an_estimate_far_above_the_limit_is_trusted_without_counting(api, large, settings):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 2  # the planner expects 25 rows: more than 10 times the limit
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(CUSTOMERS, {"limit": 10})
+    assert response["X-Total-Count-Estimated"] == "true"
+    assert response["X-Total-Count"] == "25"
+    assert not [query for query in queries if "COUNT(" in query["sql"].upper()]
+
+
+@postgresql_only
+def test_an_overestimate_is_corrected_where_rows_prove_otherwise(api, large, settings):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 1
+    Customer.objects.filter(pk__in=[c.pk for c in large[12:]]).delete()  # the planner still expects 25
+    first = api.get(CUSTOMERS, {"limit": 10})
+    assert first["X-Total-Count-Estimated"] == "true" and first["X-Total-Count"] == "25"
+    last = api.get(CUSTOMERS, {"limit": 10, "page": 2})
+    assert [row["pk"] for row in last.json()] == [c.pk for c in large[10:12]]
+    assert last["X-Total-Count"] == "12" and "X-Total-Count-Estimated" not in last
+
+
+@postgresql_only
 def test_paginated_envelope_keeps_count_when_estimated(api, large, settings):
     settings.OMNITRON_LIST_FORMAT = "paginated"
-    response = api.get(CUSTOMERS, {"limit": 10, "page": 3})
+    response = api.get(CUSTOMERS, {"limit": 10, "page": 2})
     body = response.json()
     assert response["X-Total-Count-Estimated"] == "true"
-    assert body["count"] >= 21 and body["next"] is None and "page=2" in body["previous"]
-    assert [row["pk"] for row in body["results"]] == [c.pk for c in large[20:]]
+    assert body["count"] >= 21 and "page=3" in body["next"] and "page" not in body["previous"].split("?")[1]
+    assert [row["pk"] for row in body["results"]] == [c.pk for c in large[10:20]]
 
 
 def test_limit_zero_counts_exactly_always(api, large, settings):

@@ -100,5 +100,6 @@ def test_detailed_list_query_count_does_not_grow_with_limit(api, limit):
     channel = ChannelFactory()
     for customer in CustomerFactory.create_batch(50, channel=channel):
         RefundFactory(order=OrderFactory(customer=customer))
-    # token lookup + permissions + count + page (channel joined) + one grouped orders_info query
-    assert _queries_for(api, limit) == _queries_for(api, 1) == 5
+    # token lookup + permissions + count (after the planner's estimate, on PostgreSQL) + page (channel joined)
+    # + one grouped orders_info query
+    assert _queries_for(api, limit) == _queries_for(api, 1) == 5 + (connection.vendor == "postgresql")

@@ -9,6 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, RefundFactory
 
 AUTH = 2  # the token (its user joined) and the user's permissions
+# Lists count their rows; on PostgreSQL the planner's estimate for the filter (EXPLAIN) comes first and decides
+# whether the bounded count runs at all (apicore.pagination).
+COUNT = 2 if connection.vendor == "postgresql" else 1
 
 
 @pytest.fixture
@@ -26,10 +29,10 @@ def customers(db):
     [
         ("/api/v1/customers/{pk}/", AUTH + 1),
         ("/api/v1/customers/{pk}/detailed/", AUTH + 2),  # the customer (channel joined), its orders_info
-        ("/api/v1/customers/?limit=10", AUTH + 2),  # the count, the page
-        ("/api/v1/customers/?limit=10&email__startswith=customer", AUTH + 2),
-        ("/api/v1/customers/detailed/?limit=10", AUTH + 3),  # the count, the page, one orders_info query
-        ("/api/v1/customers/detailed/?limit=100", AUTH + 3),
+        ("/api/v1/customers/?limit=10", AUTH + COUNT + 1),  # the count, the page
+        ("/api/v1/customers/?limit=10&email__startswith=customer", AUTH + COUNT + 1),
+        ("/api/v1/customers/detailed/?limit=10", AUTH + COUNT + 2),  # the count, the page, one orders_info query
+        ("/api/v1/customers/detailed/?limit=100", AUTH + COUNT + 2),
     ],
 )
 def test_reads_take_a_fixed_number_of_queries(api, customers, path, queries):
