@@ -10,7 +10,8 @@ import re
 from django.http import HttpResponseNotModified
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.renderers import JSONRenderer
+
+from apicore.renderers import JSONRenderer
 
 __all__ = ["PreconditionFailed", "etag", "evaluate", "is_conditional", "not_modified"]
 

@@ -27,10 +27,10 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models.functions import Now
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apicore.models import IdempotencyKey
+from apicore.renderers import JSONRenderer
 
 __all__ = ["ABANDONED_AFTER", "HEADER", "TTL", "IdempotentCreateMixin", "fingerprint", "purge_expired"]
 
