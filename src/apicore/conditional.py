@@ -16,6 +16,7 @@ from apicore.renderers import JSONRenderer
 __all__ = ["PreconditionFailed", "etag", "evaluate", "is_conditional", "not_modified"]
 
 ANY = "*"
+HEADERS = ("If-Match", "If-None-Match")
 # One member of a comma-separated list of entity tags (RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE,
 # where etagc may be a comma), or an empty member, which §5.6.1 says to ignore.
 LIST_MEMBER = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|\Z)')
@@ -55,20 +56,21 @@ def _tags(request, header: str) -> list[tuple[bool, str]] | str:
 
 
 def is_conditional(request) -> bool:
-    return "If-Match" in request.headers or "If-None-Match" in request.headers
+    return any(name in request.headers for name in HEADERS)
 
 
 def evaluate(request, current: str) -> int | None:
     """RFC 9110 §13.2.2, steps 1 and 3, against the resource's current ETag: None when the request may proceed,
     else the status that answers it (412, or 304 to a GET or HEAD)."""
     opaque = current.strip('"')
-    if "If-Match" in request.headers:
-        tags = _tags(request, "If-Match")
+    # Both headers are read before either decides: a malformed one is a 400 whatever the other would answer.
+    if_match, if_none_match = (_tags(request, name) if name in request.headers else None for name in HEADERS)
+    if if_match is not None:
         # §13.1.1: strong comparison; a weak tag never matches.
-        if tags != ANY and (False, opaque) not in tags:
+        if if_match != ANY and (False, opaque) not in if_match:
             return status.HTTP_412_PRECONDITION_FAILED
-    if "If-None-Match" in request.headers:
-        tags = _tags(request, "If-None-Match")
+    if if_none_match is not None:
+        tags = if_none_match
         # §13.1.2: weak comparison.
         if tags == ANY or any(tag == opaque for _, tag in tags):
             if request.method in ("GET", "HEAD"):

@@ -259,6 +259,16 @@ def test_a_malformed_if_match_is_400_and_changes_nothing(api, customer, header):
     assert_unchanged(Customer, customer.pk, customer)
 
 
+@pytest.mark.parametrize("method", ["patch", "delete"])
+def test_a_malformed_if_none_match_is_400_even_beside_a_failing_if_match(api, customer, method):
+    response = getattr(api, method)(
+        customer_url(customer), {"first_name": "A"}, format="json", HTTP_IF_MATCH='"stale"', HTTP_IF_NONE_MATCH=""
+    )
+    assert response.status_code == 400
+    assert "If-None-Match" in response.json()["detail"]
+    assert_unchanged(Customer, customer.pk, customer)
+
+
 def test_if_none_match_on_a_write(api, customer):
     tag = current_tag(api, customer_url(customer))
     # `*`: only if no record exists, which it does; the current ETag: only if it changed, which it did not.
