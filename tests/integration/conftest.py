@@ -98,3 +98,27 @@ def race(server: OmnitronServer, sends: list[Callable[[http.client.HTTPConnectio
     errors = [answer for answer in answers if isinstance(answer, BaseException)]
     assert not errors, errors
     return answers
+
+
+def request(server: OmnitronServer, method: str, path: str, body: dict | None = None, headers: dict | None = None,
+            conn: http.client.HTTPConnection | None = None) -> tuple[int, object, http.client.HTTPMessage]:  # fmt: skip
+    """One JSON request with the server's token: its status, decoded body (None if empty) and headers.
+
+    On `conn` when given (a race's connection), else on a connection of its own.
+    """
+    address = urlsplit(server.url)
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+    try:
+        conn.request(
+            method,
+            path,
+            body=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Token {server.token}", "Content-Type": "application/json", **(headers or {})},
+        )
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, (json.loads(data) if data else None), response.headers
+    finally:
+        if own:
+            conn.close()

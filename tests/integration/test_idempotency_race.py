@@ -5,36 +5,14 @@ gunicorn's 2 workers x 4 threads. The key's claim is a unique row inserted befor
 inserts it and runs; every other one answers 409 while it runs, or replays its answer once it has finished.
 """
 
-import http.client
 import itertools
-import json
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.conftest import REQUEST_TIMEOUT, race
+from tests.integration.conftest import race, request
 
 DUPLICATES = 8
 ROUNDS = itertools.count(1)
-
-
-def request(server, method: str, path: str, body: dict | None = None, headers: dict | None = None, conn=None):
-    address = urlsplit(server.url)
-    own = conn is None
-    conn = conn or http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
-    try:
-        conn.request(
-            method,
-            path,
-            body=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Token {server.token}", "Content-Type": "application/json", **(headers or {})},
-        )
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, (json.loads(data) if data else None), response.headers
-    finally:
-        if own:
-            conn.close()
 
 
 def race_duplicates(server, path: str, body: dict, key: str) -> list[tuple[int, object, object]]:

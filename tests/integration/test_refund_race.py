@@ -6,47 +6,26 @@ by a barrier, served by gunicorn's 2 workers x 4 threads. On PostgreSQL the refu
 serializes writers (BEGIN IMMEDIATE), which decides the race the same way.
 """
 
-import http.client
 import itertools
-import json
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.conftest import REQUEST_TIMEOUT, race
+from tests.integration.conftest import race, request
 
 ORDER_NUMBERS = itertools.count(1)
 
 
-def request(server, method: str, path: str, body: dict | None = None, conn=None) -> tuple[int, object]:
-    address = urlsplit(server.url)
-    own = conn is None
-    conn = conn or http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
-    try:
-        conn.request(
-            method,
-            path,
-            body=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Token {server.token}", "Content-Type": "application/json"},
-        )
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data else None
-    finally:
-        if own:
-            conn.close()
-
-
 def created(server, path: str, body: dict) -> dict:
-    status, answer = request(server, "POST", path, body)
+    status, answer, _ = request(server, "POST", path, body)
     assert status == 201, (path, status, answer)
     return answer
 
 
 def race_posts(server, path: str, bodies: list[dict]) -> list[tuple[int, object]]:
     """POST each body at once; every answer, in the order of `bodies`."""
-    return race(server, [lambda conn, body=body: request(server, "POST", path, body, conn=conn) for body in bodies])
+    sends = [lambda conn, body=body: request(server, "POST", path, body, conn=conn) for body in bodies]
+    return [(status, answer) for status, answer, _ in race(server, sends)]
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +60,10 @@ def new_order(integration_server, customer):
 
 
 def assert_refund_state(server, order: dict, refunded: str, count: int) -> None:
-    status, fetched = request(server, "GET", f"/api/v1/orders/{order['pk']}/")
+    status, fetched, _ = request(server, "GET", f"/api/v1/orders/{order['pk']}/")
     assert status == 200, fetched
     assert fetched["refunded_amount"] == refunded
-    status, refunds = request(server, "GET", f"/api/v1/orders/{order['pk']}/refunds/")
+    status, refunds, _ = request(server, "GET", f"/api/v1/orders/{order['pk']}/refunds/")
     assert status == 200, refunds
     assert len(refunds) == count
     assert {refund["order"] for refund in refunds} == {order["pk"]}
