@@ -1,10 +1,11 @@
 """List pagination: `page` and `limit`, in the body format the installation chose, with counts that stay cheap.
 
-An exact `count(*)` over millions of rows costs more than the page itself, so lists count exactly only up to
+A page is read with one row past it, first: when no row follows, the page is the last one and the total is
+known exactly without counting (most filtered lists fit in their first page). Otherwise the rows are counted, and an
+exact `count(*)` over millions of rows costs more than the page itself, so lists count exactly only up to
 OMNITRON_EXACT_COUNT_LIMIT rows; past it, on PostgreSQL, the total is the planner's estimate for the filtered query
-and the response says so with `X-Total-Count-Estimated: true`. Pages are then found by reading one row past the
-page instead of by the estimated page count, so `next` and "page past the end" stay exact, and the last page,
-found that way, answers its exact total.
+and the response says so with `X-Total-Count-Estimated: true`. `next` and "page past the end" come from the rows
+read, never from an estimated page count.
 """
 
 import json
@@ -52,8 +53,6 @@ class EstimatingPaginator(Paginator):
         return estimate
 
     def page(self, number):
-        if not (self.count and self.estimated):
-            return super().page(number)
         number = self.page_number(number)
         bottom = (number - 1) * self.per_page
         if bottom > BIGINT_MAX - self.per_page:  # no such page; an OFFSET past bigint is a database error
@@ -62,14 +61,14 @@ class EstimatingPaginator(Paginator):
         if not rows and number > 1:
             raise EmptyPage(self.error_messages["no_results"])
         has_more = len(rows) > self.per_page
-        if has_more:  # at least the rows up to the one read past this page
+        if has_more:  # counted, and at least the rows up to the one read past this page
             self.count = max(self.count, bottom + len(rows))
-        else:  # the last page: the total is known exactly after all
+        else:  # the last page: the total is known exactly, with no count
             self.count, self.estimated = bottom + len(rows), False
         return ProbedPage(rows[: self.per_page], number, self, has_more=has_more)
 
     def page_number(self, number) -> int:
-        """Django's validate_number without the comparison against the (estimated) last page."""
+        """Django's validate_number without the comparison against the last page: the rows read decide that."""
         try:
             number = int(number)
         except (TypeError, ValueError) as error:
@@ -80,7 +79,7 @@ class EstimatingPaginator(Paginator):
 
 
 class ProbedPage(Page):
-    """A page whose successor is known from one extra row read, not from the estimated count."""
+    """A page whose successor is known from one extra row read, not from the count."""
 
     def __init__(self, object_list, number, paginator, has_more: bool):
         super().__init__(object_list, number, paginator)
