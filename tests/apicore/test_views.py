@@ -1,0 +1,68 @@
+"""A record's lookup (apicore.views.ModelViewSet._lookup) answers what DRF's get_object would: the same record, the
+same 404s, the query string's filters applied; its SQL is compiled once per view and action."""
+
+import pytest
+from django.db.models.sql.compiler import SQLCompiler
+
+from customers.models import Customer
+from tests.factories import ChannelFactory, CustomerFactory
+
+NOT_FOUND = {"detail": "No Customer matches the given query.", "code": "not_found"}
+
+
+@pytest.mark.parametrize(
+    ("pk", "body"),
+    [
+        ("424242", NOT_FOUND),
+        ("0", NOT_FOUND),
+        ("-1", NOT_FOUND),
+        (str(2**63), NOT_FOUND),  # past bigint: the ORM matches nothing rather than asking the database
+        ("99999999999999999999999", NOT_FOUND),
+        ("abc", {"detail": "Not found.", "code": "not_found"}),  # DRF: an id the ORM cannot read finds nothing
+        ("1e3", {"detail": "Not found.", "code": "not_found"}),
+    ],
+)
+def test_a_missing_record_answers_drfs_404(api, pk, body):
+    CustomerFactory()
+    for suffix in ("", "detailed/"):
+        response = api.get(f"/api/v1/customers/{pk}/{suffix}")
+        assert (response.status_code, response.json()) == (404, body)
+        assert api.patch(f"/api/v1/customers/{pk}/", {"first_name": "x"}, format="json").json() == body
+
+
+def test_every_record_is_found_by_its_id(api):
+    channel = ChannelFactory()
+    customers = [CustomerFactory(channel=channel), CustomerFactory(channel=None), CustomerFactory(channel=channel)]
+    for customer in customers:
+        assert api.get(f"/api/v1/customers/{customer.pk}/").json()["email"] == customer.email
+        detailed = api.get(f"/api/v1/customers/{customer.pk}/detailed/").json()
+        assert detailed["channel"] == (None if customer.channel is None else {**detailed["channel"], "pk": channel.pk})
+    # Written records are looked up the same way.
+    response = api.patch(f"/api/v1/customers/{customers[1].pk}/", {"first_name": "Ayşe"}, format="json")
+    assert response.status_code == 200
+    assert Customer.objects.get(pk=customers[1].pk).first_name == "Ayşe"
+
+
+def test_the_query_strings_filters_still_apply_to_a_record(api):
+    customer = CustomerFactory(email="one@example.com")
+    assert api.get(f"/api/v1/customers/{customer.pk}/?email=one@example.com").status_code == 200
+    response = api.get(f"/api/v1/customers/{customer.pk}/?email=other@example.com")
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+
+
+def test_a_channels_route_looks_up_only_its_own_customers(api):
+    channel, other = ChannelFactory(), ChannelFactory()
+    mine, theirs = CustomerFactory(channel=channel), CustomerFactory(channel=other)
+    assert api.get(f"/api/v1/channel/{channel.pk}/customers/{mine.pk}/").status_code == 200
+    assert api.get(f"/api/v1/channel/{channel.pk}/customers/{theirs.pk}/").status_code == 404
+    assert api.get(f"/api/v1/channel/{other.pk}/customers/{theirs.pk}/").status_code == 200
+
+
+def test_a_records_sql_is_compiled_once(api, monkeypatch):
+    first, second = CustomerFactory(), CustomerFactory()
+    assert api.get(f"/api/v1/customers/{first.pk}/").status_code == 200
+    compiled = []
+    real = SQLCompiler.as_sql
+    monkeypatch.setattr(SQLCompiler, "as_sql", lambda c, *a, **k: compiled.append(c.query.model) or real(c, *a, **k))
+    assert api.get(f"/api/v1/customers/{second.pk}/").json()["pk"] == second.pk
+    assert Customer not in compiled
