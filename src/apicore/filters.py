@@ -248,6 +248,9 @@ class FilterSet(DRFFilterSet):
 
 class FilterBackend(DjangoFilterBackend):
     def filter_queryset(self, request, queryset, view):
+        if not request.query_params:
+            # Nothing to filter by; django-filter would still build a form class for every request (a record's GET).
+            return queryset
         for name, values in request.query_params.lists():
             if "\x00" in name or any("\x00" in value for value in values):
                 raise ValidationError({name: ["Null characters are not allowed."]}, code="null_characters_not_allowed")

@@ -83,6 +83,8 @@ AS_STORED = {
     relations.PrimaryKeyRelatedField.to_representation: object,
 }
 ISO_DATETIME = "iso-datetime"  # a DateTimeField in ISO 8601 format, in the current time zone: see _iso_datetime
+NESTED = "nested"  # a related record, represented by a nested serializer
+METHOD = "method"  # a SerializerMethodField
 CONVERTED = {
     serializers.BigIntegerField.to_representation,
     serializers.ChoiceField.to_representation,
@@ -99,19 +101,36 @@ def _representation_plan(serializer) -> list[tuple]:
     A field that reads a concrete model column by its own name (or `pk`, or a foreign key's id) and is listed in
     AS_STORED or CONVERTED is read from the instance's attribute (`attname`); `stored_type` is the type of value
     represented as it is (`object`: any; or ISO_DATETIME), else `field.to_representation` converts it.
-    Any other field (nested serializers, method fields, computed sources) has attname None and goes through DRF,
-    bound to the serializer.
+    A read-only nested serializer of this class's kind, on a foreign key of the same name, is read from the related
+    instance (stored_type NESTED, `field` the nested serializer); a SerializerMethodField calls its method
+    (stored_type METHOD, `field` the method's name). Neither needs the serializer's bound fields, which DRF builds
+    anew for every request.
+    Any other field (computed sources, for one) has attname None and goes through DRF, bound to the serializer.
     """
     opts = serializer.Meta.model._meta
     plan = []
     for name, field in serializer.fields.items():
         if field.write_only:
             continue
+        if isinstance(field, serializers.SerializerMethodField):
+            plan.append((name, name, METHOD, field.method_name or f"get_{name}"))
+            continue
         represent = type(field).to_representation
         try:
             column = opts.pk if field.source == "pk" else opts.get_field(field.source)
         except FieldDoesNotExist:
             column = None
+        if (
+            isinstance(field, ModelSerializer)
+            and field.read_only
+            and field.source == name
+            and column is not None
+            and column.many_to_one
+            # Only columns and records all the way down: anything else would need the nested field's context.
+            and all(attname is not None and kind is not METHOD for _, attname, kind, _ in field.plan())
+        ):
+            plan.append((name, name, NESTED, field))
+            continue
         if column is not None and column.concrete and (represent in AS_STORED or represent in CONVERTED):
             if isinstance(field, relations.PrimaryKeyRelatedField):
                 direct = column.many_to_one and field.pk_field is None  # DRF represents the id the row holds
@@ -159,12 +178,17 @@ class ModelSerializer(serializers.ModelSerializer):
     input_aliases: dict[str, str] = {}
     _plans: dict[type, list[tuple]] = {}
 
+    @classmethod
+    def plan(cls) -> list[tuple]:
+        plan = cls._plans.get(cls)
+        if plan is None:
+            plan = cls._plans[cls] = _representation_plan(cls())
+        return plan
+
     def to_representation(self, instance):
         if not isinstance(instance, self.Meta.model):  # validated data, for one
             return super().to_representation(instance)
-        plan = self._plans.get(type(self))
-        if plan is None:
-            plan = self._plans[type(self)] = _representation_plan(type(self)())
+        plan = self.plan()
         representation = {}
         tz = timezone.get_current_timezone() if settings.USE_TZ else None
         for name, attname, stored_type, field in plan:
@@ -177,11 +201,16 @@ class ModelSerializer(serializers.ModelSerializer):
                 check_for_none = attribute.pk if isinstance(attribute, relations.PKOnlyObject) else attribute
                 representation[name] = None if check_for_none is None else field.to_representation(attribute)
                 continue
+            if stored_type is METHOD:
+                representation[name] = getattr(self, field)(instance)
+                continue
             value = getattr(instance, attname)
             if value is None:
                 representation[name] = None
             elif stored_type is object or type(value) is stored_type:
                 representation[name] = value
+            elif stored_type is NESTED:
+                representation[name] = field.to_representation(value)
             elif stored_type is ISO_DATETIME and tz is not None and value.utcoffset() is not None:
                 representation[name] = _iso_datetime(value, tz, field)
             else:
