@@ -103,7 +103,8 @@ def markdown(report: dict) -> str:
         f"# Benchmark {report['date']}",
         "",
         f"{report['customers']} customers, {report['orders']} orders, concurrency {report['concurrency']}, "
-        f"{report['duration_s']} s per scenario (pgbench {report['ceiling_duration_s']} s).",
+        f"{report['duration_s']} s per scenario after {report.get('warmup_s', 0)} s of the same requests unmeasured "
+        f"(pgbench {report['ceiling_duration_s']} s).",
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}",
         "- Versions: " + ", ".join(f"{name} {version}" for name, version in v.items()),

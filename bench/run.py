@@ -132,8 +132,8 @@ def workers_rss_mb(master_pid: int) -> list[float]:
     return sizes
 
 
-def wrk_command(args, url: str) -> list[str]:
-    return ["wrk", "-t", str(args.threads), "-c", str(args.concurrency), "-d", f"{args.duration}s",
+def wrk_command(args, url: str, duration: int) -> list[str]:
+    return ["wrk", "-t", str(args.threads), "-c", str(args.concurrency), "-d", f"{duration}s",
             "--timeout", "10s", "-s", "bench/wrk.lua", url]  # fmt: skip
 
 
@@ -143,7 +143,12 @@ def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, 
     env = {**os.environ, "BENCH_PATHS": f.name, "BENCH_TOKENS": tokens, "BENCH_METHOD": method}
     if body:
         env["BENCH_BODY"] = body
-    done = subprocess.run(wrk_command(args, url), env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    if args.warmup:
+        # The same requests, unmeasured: the scenario's rows and index pages reach the caches, as in steady traffic.
+        subprocess.run(wrk_command(args, url, args.warmup), env=env, cwd=ROOT, check=True, capture_output=True)
+    done = subprocess.run(
+        wrk_command(args, url, args.duration), env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
     output = done.stdout
     os.unlink(f.name)
     result = json.loads(re.search(r"BENCH_RESULT (\{.*\})", output).group(1))
@@ -270,6 +275,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=int, default=20, help="seconds per scenario")
+    parser.add_argument("--warmup", type=int, default=5, help="unmeasured seconds of wrk before each scenario")
     parser.add_argument("--ceiling-duration", type=int, help="seconds of pgbench per scenario (default: --duration)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                         help="gunicorn workers, and as many Platformatic DB processes")  # fmt: skip
@@ -317,6 +323,7 @@ def main() -> None:
         "orders": orders,
         "concurrency": args.concurrency,
         "duration_s": args.duration,
+        "warmup_s": args.warmup,
         "ceiling_duration_s": args.ceiling_duration,
         "workers": args.workers,
         "tokens": args.tokens,
@@ -326,7 +333,12 @@ def main() -> None:
         "peer_requests": {} if platformatic is None else peer.NOTES,
         "commands": {
             "bench": masked(" ".join(["bench/run.py", *sys.argv[1:]])),
-            "wrk (per scenario)": " ".join(wrk_command(args, "http://127.0.0.1:<port>")),
+            "wrk (per scenario)": " ".join(wrk_command(args, "http://127.0.0.1:<port>", args.duration)),
+            "wrk warm-up (per scenario, unmeasured)": " ".join(
+                wrk_command(args, "http://127.0.0.1:<port>", args.warmup)
+            )
+            if args.warmup
+            else "none",
             "pgbench (per scenario)": f"pgbench -n -c {args.concurrency} -j {args.threads} -T {args.ceiling_duration} "
             f"-D bench_seq=0 -D bench_run=<now> -f var/bench/ceiling/<scenario>/request00.sql ... {url}",
             "peer": "node bench/platformatic/cluster.mjs (PLT_BENCH_WORKERS="
