@@ -1,11 +1,43 @@
-"""The state behind the shared HTTP policy: row versions (conditional requests) and idempotency keys."""
+"""The state behind the shared HTTP policy: row versions (conditional requests) and idempotency keys; the JSON
+column every resource uses."""
 
+import re
+
+import orjson
 from django.conf import settings
 from django.db import models
 from django.db.models import F
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Now
 
-__all__ = ["IdempotencyKey", "VersionField", "VersionedModel"]
+__all__ = ["IdempotencyKey", "JSONField", "VersionField", "VersionedModel"]
+
+
+# Where orjson and json.loads could disagree: a number of more than 64 bits has at least 20 digits.
+LONG_NUMBER = re.compile(r"[0-9]{20}")
+
+
+class JSONField(models.JSONField):
+    """Django's JSONField, whose stored text is read by orjson: a page of 100 detailed customers reads 700 JSON
+    values, and Python's json module was a seventh of its time.
+
+    For valid JSON orjson answers what json.loads answers, except that it reads an integer beyond 64 bits as a
+    float: text with 20 digits in a row is read Django's way, as is what orjson refuses (a lone surrogate, a float
+    beyond range), and everything when the field has its own decoder.
+    """
+
+    def from_db_value(self, value, expression, connection):
+        if (
+            isinstance(value, str)
+            and self.decoder is None
+            and not isinstance(expression, KeyTransform)
+            and not LONG_NUMBER.search(value)
+        ):
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        return super().from_db_value(value, expression, connection)
 
 
 class VersionField(models.PositiveBigIntegerField):

@@ -1,7 +1,7 @@
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from apicore.models import VersionedModel
+from apicore.models import JSONField, VersionedModel
 
 
 class ChannelType(models.TextChoices):
@@ -35,11 +35,11 @@ class Channel(VersionedModel):
     # Same bounds on every database (SQLite's integers are 64-bit, PostgreSQL's integer 32-bit).
     catalog = models.IntegerField(validators=[MinValueValidator(0), MaxValueValidator(2**31 - 1)])
     channel_type = models.CharField(max_length=32, choices=ChannelType.choices)
-    conf = models.JSONField(default=dict, blank=True)
+    conf = JSONField(default=dict, blank=True)
     # The contract types category_tree as a nullable string (see docs/decisions.md).
     category_tree = models.CharField(max_length=255, null=True, blank=True)
     is_active = models.BooleanField(default=True)
-    schema = models.JSONField(null=True, blank=True)
+    schema = JSONField(null=True, blank=True)
     created_date = models.DateTimeField(auto_now_add=True, db_index=True)
     modified_date = models.DateTimeField(auto_now=True)
 

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from apicore.models import VersionedModel
+from apicore.models import JSONField, VersionedModel
 
 
 class Gender(models.TextChoices):
@@ -27,11 +27,11 @@ class Customer(VersionedModel):
     phone_number = models.CharField(max_length=128, null=True, blank=True)
     is_active = models.BooleanField(default=False)
     erp_code = models.CharField(max_length=64, null=True, blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
-    attribute_kwargs = models.JSONField(default=dict, blank=True)
-    localized_attributes = models.JSONField(default=dict, blank=True)
-    localized_attribute_kwargs = models.JSONField(default=dict, blank=True)
-    extra_field = models.JSONField(default=dict, blank=True)
+    attributes = JSONField(default=dict, blank=True)
+    attribute_kwargs = JSONField(default=dict, blank=True)
+    localized_attributes = JSONField(default=dict, blank=True)
+    localized_attribute_kwargs = JSONField(default=dict, blank=True)
+    extra_field = JSONField(default=dict, blank=True)
     email_allowed = models.BooleanField(default=False)
     sms_allowed = models.BooleanField(default=False)
     call_allowed = models.BooleanField(default=False)
