@@ -165,7 +165,7 @@ def test_the_last_page_of_an_estimated_list_answers_the_exact_total(api, large):
 
 @postgresql_only
 def test_an_estimate_far_above_the_limit_is_trusted_without_counting(api, large, settings):
-    settings.OMNITRON_EXACT_COUNT_LIMIT = 2  # the planner expects 25 rows: more than 10 times the limit
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 2  # the planner expects 25 rows: more than twice the limit
     with CaptureQueriesContext(connection) as queries:
         response = api.get(CUSTOMERS, {"limit": 10})
     assert response["X-Total-Count-Estimated"] == "true"
