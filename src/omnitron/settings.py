@@ -91,6 +91,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The admin's notices ("The customer was changed") are kept in its session. Django's default tries a signed cookie
+# first, and sets that storage up on every request, the API's too, which never shows a notice.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 ROOT_URLCONF = "omnitron.urls"
 WSGI_APPLICATION = "omnitron.wsgi.application"
 

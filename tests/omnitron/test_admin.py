@@ -49,3 +49,16 @@ def test_order_page_shows_its_refunds(admin_client_):
     refund = RefundFactory()
     page = admin_client_.get(f"/admin/orders/order/{refund.order_id}/change/").content.decode()
     assert "10.00" in page and "refunds-0-amount" in page
+
+
+def test_a_saved_change_is_announced_on_the_next_page(admin_client_):
+    # The notice travels in the session (MESSAGE_STORAGE), from the save's redirect to the page it leads to.
+    channel = RefundFactory().order.channel
+    page = f"/admin/channels/channel/{channel.pk}/change/"
+    form = admin_client_.get(page).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update({"name": "Renamed", "conf": "{}", "schema": "null", "is_active": "on"})
+    response = admin_client_.post(page, data, follow=True)
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    assert "was changed successfully" in response.content.decode()
+    assert response.cookies.get("messages") is None
