@@ -178,6 +178,24 @@ def prepare(args) -> tuple[dict, str, int, int, dict]:
     return env, tokens, customers, orders, sample(args.database_url)
 
 
+# The tables the scenarios read, with their indexes.
+TABLES = ("customers_customer", "channels_channel", "orders_order", "orders_refund", "knox_authtoken", "auth_user")
+
+
+def prewarm(database_url: str) -> None:
+    """Reads the scenarios' tables and indexes into the operating system's cache (pg_prewarm), before each of the
+    service, ceiling and peer phases: a production database's working set is cached, and this machine pages out
+    memory left unread for a while, so a run would otherwise measure disk reads that depend on what ran before."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        conn.execute(
+            "SELECT pg_prewarm(c.oid::regclass, 'read') FROM pg_class c "
+            "WHERE c.oid = ANY(%(tables)s::regclass[]) "
+            "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = ANY(%(tables)s::regclass[]))",
+            {"tables": list(TABLES)},
+        )
+
+
 def wait_for(url: str) -> None:
     for _ in range(150):
         try:
@@ -296,13 +314,17 @@ def main() -> None:
     chosen = scenarios(values, customers)
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
+    prewarm(args.database_url)
     service, rss = measure_service(chosen, tokens, env, args)
+    if "ceiling" not in skip:
+        prewarm(args.database_url)
     database = {} if "ceiling" in skip else measure_ceiling(chosen, tokens, env, args)
     other, described = {}, "not run"
     if platformatic:
         described = (f"Platformatic DB {platformatic}, {args.workers} Node processes (node:cluster), "
                      "no authentication (its default), no migrations, same database")  # fmt: skip
         try:
+            prewarm(args.database_url)
             other = measure_peer(values, customers, args)
         except (RuntimeError, subprocess.CalledProcessError) as error:
             described = f"Platformatic DB {platformatic} not measured: {error}"
