@@ -31,6 +31,9 @@ class ModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     against the record they read (412), then write only if its row is still at the version read, as decided by
     one conditional UPDATE in the write's transaction (VersionedModel.lock_if_unchanged). The model must be a
     VersionedModel. POST honours Idempotency-Key (apicore.idempotency).
+
+    A record's lookup by id is compiled once per view class and action (`_lookup`), so `get_queryset()` must depend
+    on nothing but the action and the URL's arguments (not on the user, for one).
     """
 
     def get_object(self):
