@@ -216,6 +216,7 @@ def wait_for(url: str) -> None:
 
 def measure_service(chosen: dict, tokens: str, env: dict, args) -> tuple[dict, list[float]]:
     """wrk against `omnitron serve`: per scenario results, and every worker's RSS after the last scenario."""
+    prewarm(args.database_url)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     measured = {}
@@ -239,6 +240,7 @@ def measure_service(chosen: dict, tokens: str, env: dict, args) -> tuple[dict, l
 
 def measure_ceiling(chosen: dict, tokens: str, env: dict, args) -> dict:
     """Captures the service's SQL per scenario, EXPLAINs its reads, and replays it with pgbench."""
+    prewarm(args.database_url)
     captured = ceiling.capture(env, tokens.split(",")[0], chosen, args.samples)
     measured = {}
     for scenario, requests in captured.items():
@@ -257,6 +259,7 @@ def measure_ceiling(chosen: dict, tokens: str, env: dict, args) -> dict:
 
 def measure_peer(values: dict, customers: int, args) -> dict:
     """wrk against Platformatic DB on the same database, for the scenarios it can express."""
+    prewarm(args.database_url)
     port = free_port()
     measured = {}
     with (
@@ -320,17 +323,13 @@ def main() -> None:
     chosen = scenarios(values, customers)
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
-    prewarm(args.database_url)
     service, rss = measure_service(chosen, tokens, env, args)
-    if "ceiling" not in skip:
-        prewarm(args.database_url)
     database = {} if "ceiling" in skip else measure_ceiling(chosen, tokens, env, args)
     other, described = {}, "not run"
     if platformatic:
         described = (f"Platformatic DB {platformatic}, {args.workers} Node processes (node:cluster), "
                      "no authentication (its default), no migrations, same database")  # fmt: skip
         try:
-            prewarm(args.database_url)
             other = measure_peer(values, customers, args)
         except (RuntimeError, subprocess.CalledProcessError) as error:
             described = f"Platformatic DB {platformatic} not measured: {error}"
