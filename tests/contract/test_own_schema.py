@@ -224,8 +224,7 @@ def test_the_token_scheme_is_the_contracts(contract, own):
 # --- Schemathesis with every check, against the real server and its own document (slow) -------------------------
 
 # The coverage phase (boundary values of every parameter, undocumented methods, missing headers) takes a fixed
-# ~2.5 minutes whatever this says; it bounds the fuzzing and stateful phases. Two workers: more trip a schemathesis
-# race in its coverage phase.
+# ~2.5 minutes whatever this says; it bounds the fuzzing and stateful phases. One worker (see run_schemathesis).
 MAX_EXAMPLES = int(os.environ.get("OMNITRON_OWN_SCHEMA_MAX_EXAMPLES", "20"))
 # Every check but one. `positive_data_acceptance` expects any request the schema allows to be accepted (2xx, 3xx, or
 # 401/403/404/409/429). A run with it on finds, besides mistakes of the document (an empty `If-None-Match` was allowed;
