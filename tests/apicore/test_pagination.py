@@ -1,5 +1,6 @@
 """List pagination: `limit`/`page`, the array format with headers, and the paginated envelope."""
 
+import datetime
 import re
 
 import pytest
@@ -200,3 +201,75 @@ def test_limit_zero_counts_exactly_always(api, large, settings):
     assert response["X-Total-Count"] == "25"
     assert "X-Total-Count-Estimated" not in response
     assert "last" in links(response)
+
+
+# --- A date range in the id order (PostgreSQL reads narrow ones by the range's index) -------------------------------
+
+
+@pytest.fixture
+def dated(db, settings):
+    """60 customers created a day apart, in id order, as a production table grows, against a limit of 20."""
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 20
+    customers = CustomerFactory.create_batch(60)
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    for n, customer in enumerate(customers):
+        customer.created_date = start + datetime.timedelta(days=n)
+        Customer.objects.filter(pk=customer.pk).update(created_date=customer.created_date)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE customers_customer")
+    return customers
+
+
+def day(customers, n: int) -> str:
+    return customers[n].created_date.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"created_date__gte": 55}, lambda c: c[55:]),  # the newest few, the trap of the id order
+        ({"created_date__gt": 55}, lambda c: c[56:]),
+        ({"created_date__lte": 3}, lambda c: c[:4]),
+        ({"created_date__gte": 50, "sort": "-id"}, lambda c: c[50:][::-1]),
+        ({"created_date__gte": 40, "limit": 5, "page": 2}, lambda c: c[45:50]),
+        ({"created_date__gte": 40, "created_date__lt": 48}, lambda c: c[40:48]),
+        ({"created_date__gte": 10}, lambda c: c[10:20]),  # more matches than the exact-count limit
+    ],
+)
+def test_a_date_range_in_id_order_answers_its_rows_in_that_order(api, dated, params, expected):
+    params = {key: day(dated, value) if key.startswith("created_date") else value for key, value in params.items()}
+    response = api.get(CUSTOMERS, params)
+    assert response.status_code == 200
+    assert [row["pk"] for row in response.json()] == [c.pk for c in expected(dated)]
+
+
+def test_a_narrow_date_range_counts_exactly(api, dated):
+    response = api.get(CUSTOMERS, {"created_date__gte": day(dated, 55)})
+    assert response["X-Total-Count"] == "5"
+    assert "X-Total-Count-Estimated" not in response
+    later = api.get(CUSTOMERS, {"created_date__gte": day(dated, 40), "limit": 5, "page": 2})
+    assert later["X-Total-Count"] == "20" and set(links(later)) == {"first", "prev", "next", "last"}
+    assert "page=4" in links(later)["last"]
+
+
+@postgresql_only
+def test_a_narrow_date_range_is_read_by_its_index_then_by_id(api, dated):
+    with CaptureQueriesContext(connection) as queries:
+        api.get(CUSTOMERS, {"created_date__gte": day(dated, 55)})
+    sql = [query["sql"] for query in queries if "customers_customer" in query["sql"] and "EXPLAIN" not in query["sql"]]
+    # the matches' ids by the dates' order, at most limit + 1 of them; then the page's rows by id; no count
+    assert 'ORDER BY "customers_customer"."created_date" ASC LIMIT 21' in sql[0]
+    assert '"customers_customer"."id" IN (' in sql[1]
+    assert len(sql) == 2 and not [query for query in sql if "COUNT(" in query.upper()]
+
+
+@postgresql_only
+def test_a_broad_date_range_is_read_in_id_order(api, dated, settings):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 10  # the planner expects 50 matches: more than twice the limit
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(CUSTOMERS, {"created_date__gte": day(dated, 10)})
+    sql = [query["sql"] for query in queries if "customers_customer" in query["sql"] and "EXPLAIN" not in query["sql"]]
+    assert [row["pk"] for row in response.json()] == [c.pk for c in dated[10:20]]
+    assert len(sql) == 1 and 'ORDER BY "customers_customer"."id" ASC LIMIT 11' in sql[0]
+    assert response["X-Total-Count-Estimated"] == "true"
