@@ -177,6 +177,15 @@ class ModelSerializer(serializers.ModelSerializer):
     }
     input_aliases: dict[str, str] = {}
     _plans: dict[type, list[tuple]] = {}
+    # A list's records share related records (a page of customers, a few channels): within one list each related
+    # record is represented once, by (field, id), and its representation shared by the rows naming it (read-only).
+    _related: dict | None = None
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        serializer = super().many_init(*args, **kwargs)
+        serializer.child._related = {}
+        return serializer
 
     @classmethod
     def plan(cls) -> list[tuple]:
@@ -210,11 +219,20 @@ class ModelSerializer(serializers.ModelSerializer):
             elif stored_type is object or type(value) is stored_type:
                 representation[name] = value
             elif stored_type is NESTED:
-                representation[name] = field.to_representation(value)
+                representation[name] = self._represent_related(name, field, value)
             elif stored_type is ISO_DATETIME and tz is not None and value.utcoffset() is not None:
                 representation[name] = _iso_datetime(value, tz, field)
             else:
                 representation[name] = field.to_representation(value)
+        return representation
+
+    def _represent_related(self, name: str, field, record):
+        if self._related is None:
+            return field.to_representation(record)
+        key = (name, record.pk)
+        representation = self._related.get(key)
+        if representation is None:
+            representation = self._related[key] = field.to_representation(record)
         return representation
 
     def to_internal_value(self, data):

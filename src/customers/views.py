@@ -18,7 +18,8 @@ class CustomerViewSet(ModelViewSet):
     filterset_class = CustomerFilterSet
 
     def get_queryset(self):
-        if self.action in {"detailed_list", "detailed"}:
+        # A detailed page reads its channels itself (CustomerDetailedListSerializer).
+        if self.action == "detailed":
             return super().get_queryset().select_related("channel")
         return super().get_queryset()
 
