@@ -9,9 +9,13 @@ read, never from an estimated page count.
 
 A range on another column (`created_date__gte`) in the id order is the one filter whose page PostgreSQL's planner
 can misread: expecting the matches spread evenly over the ids, it walks the id index and filters, and when the
-column grows with the id (dates: the newest customers have the highest ids) the few matches are the last rows it
-reaches. So when the planner expects at most the exact-count limit of matches, their ids are read by the range's own
-index (bounded by the limit), sorted here and the page read by id; the rows read also give the exact count.
+column grows with the id (dates: the newest customers have the highest ids) the matches are the last rows it
+reaches. So on PostgreSQL:
+- when the planner expects at most the exact-count limit of matches, their ids are read by the range's own index
+  (bounded by the limit), sorted here and the page read by id; those ids also give the exact count;
+- past that, when the table's statistics say the column follows the id and the range cuts off the side the walk
+  starts from, the page's ids are sorted from the range's index by the database (top-N), for ranges up to
+  TOP_N_SHARE of the table; past that share walking the ids is cheaper, and everywhere else the walk stays.
 """
 
 import json
@@ -20,6 +24,7 @@ from functools import cached_property
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
+from django.db.models import F
 from django.db.models.expressions import Col
 from django.db.models.lookups import GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual, Range
 from django.db.models.sql.where import WhereNode
@@ -38,21 +43,31 @@ __all__ = ["EstimatingPaginator", "Pagination"]
 # than the page costs. Planner estimates for one indexed filter are rarely off by half.
 TRUSTED_ESTIMATE_FACTOR = 2
 
-RANGES = (GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual, Range)
+BOUNDS = {GreaterThan: "lower", GreaterThanOrEqual: "lower", LessThan: "upper", LessThanOrEqual: "upper"}
+# Below this share of the table, sorting a range's ids read from its index (index only) costs less than walking the
+# ids past the rows before it: on 1M customers whose creation dates follow the id, whole requests took 58 against
+# 324 ms for the newest 22 %, 100 against 214 ms for the newest 50 %; the walk past 30 % took 133 ms.
+TOP_N_SHARE = 0.6
+# |correlation| of the column and of the id with the table's physical order from which the column follows the id.
+FOLLOWS = 0.5
+STATISTICS = """
+    SELECT (SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass),
+           (SELECT correlation FROM pg_stats
+            WHERE schemaname = current_schema() AND tablename = %(table)s AND attname = %(pk)s),
+           (SELECT correlation FROM pg_stats
+            WHERE schemaname = current_schema() AND tablename = %(table)s AND attname = %(column)s)
+"""
 
 
-def _range_column(where: WhereNode, pk: str) -> str | None:
-    """A column other than the primary key that the filter bounds by a range, if any."""
+def _ranges(where: WhereNode, found: dict) -> dict:
+    """The fields other than the primary key the filter bounds by a range, with their bounds (lower, upper)."""
     for child in where.children:
         if isinstance(child, WhereNode):
-            column = _range_column(child, pk)
-        elif isinstance(child, RANGES) and isinstance(child.lhs, Col) and child.lhs.target.attname != pk:
-            column = child.lhs.target.attname
-        else:
-            column = None
-        if column:
-            return column
-    return None
+            _ranges(child, found)
+        elif isinstance(child, (*BOUNDS, Range)) and isinstance(child.lhs, Col) and not child.lhs.target.primary_key:
+            bound = next((name for lookup, name in BOUNDS.items() if isinstance(child, lookup)), None)
+            found.setdefault(child.lhs.target, set()).update([bound] if bound else ["lower", "upper"])
+    return found
 
 
 class EstimatingPaginator(Paginator):
@@ -106,16 +121,40 @@ class EstimatingPaginator(Paginator):
         queryset = self.object_list
         query, pk = queryset.query, queryset.model._meta.pk.attname
         order = (query.order_by or queryset.model._meta.ordering or [""])[0]
-        column = isinstance(order, str) and order.lstrip("-") in {"pk", pk} and _range_column(query.where, pk)
-        limit = settings.OMNITRON_EXACT_COUNT_LIMIT
-        if column and self.estimate is not None and self.estimate <= limit * TRUSTED_ESTIMATE_FACTOR:
-            ids = list(queryset.order_by(column).values_list("pk", flat=True)[: limit + 1])
+        ranges = _ranges(query.where, {}) if isinstance(order, str) and order.lstrip("-") in {"pk", pk} else {}
+        if not ranges or self.estimate is None:
+            return list(queryset[offset : offset + size])
+        descending, limit = order.startswith("-"), settings.OMNITRON_EXACT_COUNT_LIMIT
+        field, bounds = next(iter(ranges.items()))
+        if self.estimate <= limit * TRUSTED_ESTIMATE_FACTOR:
+            ids = list(queryset.order_by(field.attname).values_list("pk", flat=True)[: limit + 1])
             if len(ids) <= limit:  # every match: sorted here, the page read by id, the count known
-                ids.sort(reverse=order.startswith("-"))
+                ids.sort(reverse=descending)
                 self.count = len(ids)
-                page = ids[offset : offset + size]
-                return list(queryset.filter(pk__in=page)) if page else []
+                return self._by_id(ids[offset : offset + size])
+        elif self._walk_passes_the_rows_before(field.column, bounds, descending):
+            # `id + 0` orders by the id without its index: the database sorts the range's ids (top-N).
+            by_id = (F("pk") + 0).desc() if descending else (F("pk") + 0).asc()
+            return self._by_id(list(queryset.order_by(by_id).values_list("pk", flat=True)[offset : offset + size]))
         return list(queryset[offset : offset + size])
+
+    def _by_id(self, ids: list) -> list:
+        return list(self.object_list.filter(pk__in=ids)) if ids else []
+
+    def _walk_passes_the_rows_before(self, column: str, bounds: set[str], descending: bool) -> bool:
+        """Whether walking the ids would pass most of the table before the range's rows: the column follows the id
+        in the table's statistics, and the range cuts off the side the walk starts from."""
+        queryset = self.object_list
+        params = {"table": queryset.model._meta.db_table, "pk": queryset.model._meta.pk.column, "column": column}
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(STATISTICS, params)
+            rows, pk_order, column_order = cursor.fetchone()
+        if not rows or rows <= 0 or pk_order is None or column_order is None:
+            return False
+        if min(abs(pk_order), abs(column_order)) < FOLLOWS or self.estimate >= rows * TOP_N_SHARE:
+            return False
+        starts_low = ((pk_order > 0) == (column_order > 0)) != descending
+        return ("lower" if starts_low else "upper") in bounds
 
     def page_number(self, number) -> int:
         """Django's validate_number without the comparison against the last page: the rows read decide that."""

@@ -257,19 +257,83 @@ def test_a_narrow_date_range_counts_exactly(api, dated):
 def test_a_narrow_date_range_is_read_by_its_index_then_by_id(api, dated):
     with CaptureQueriesContext(connection) as queries:
         api.get(CUSTOMERS, {"created_date__gte": day(dated, 55)})
-    sql = [query["sql"] for query in queries if "customers_customer" in query["sql"] and "EXPLAIN" not in query["sql"]]
+    sql = customer_queries(queries)
     # the matches' ids by the dates' order, at most limit + 1 of them; then the page's rows by id; no count
     assert 'ORDER BY "customers_customer"."created_date" ASC LIMIT 21' in sql[0]
     assert '"customers_customer"."id" IN (' in sql[1]
     assert len(sql) == 2 and not [query for query in sql if "COUNT(" in query.upper()]
 
 
+def customer_queries(queries) -> list[str]:
+    """The queries reading customers (not the planner's estimate nor the table's statistics)."""
+    return [
+        query["sql"]
+        for query in queries
+        if "customers_customer" in query["sql"] and "EXPLAIN" not in query["sql"] and "pg_stats" not in query["sql"]
+    ]
+
+
+SORTED_BY_THE_DATABASE = '("customers_customer"."id" + 0)'
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"created_date__gte": 30}, lambda c: c[30:40]),
+        ({"created_date__gte": 30, "limit": 5, "page": 3}, lambda c: c[40:45]),
+        ({"created_date__gte": 30, "sort": "-id"}, lambda c: c[30:][::-1][:10]),
+        ({"created_date__lte": 25}, lambda c: c[:10]),
+        ({"created_date__lte": 25, "sort": "-id"}, lambda c: c[:26][::-1][:10]),
+        ({"created_date__gte": 20, "created_date__lt": 45, "page": 2}, lambda c: c[30:40]),
+        ({"created_date__gte": 5}, lambda c: c[5:15]),  # most of the table
+    ],
+)
+def test_a_broad_date_range_in_id_order_answers_its_rows_in_that_order(api, dated, settings, params, expected):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 5  # every range here is past twice the limit
+    params = {key: day(dated, value) if key.startswith("created_date") else value for key, value in params.items()}
+    response = api.get(CUSTOMERS, params)
+    assert [row["pk"] for row in response.json()] == [c.pk for c in expected(dated)]
+
+
 @postgresql_only
-def test_a_broad_date_range_is_read_in_id_order(api, dated, settings):
-    settings.OMNITRON_EXACT_COUNT_LIMIT = 10  # the planner expects 50 matches: more than twice the limit
+@pytest.mark.parametrize(
+    ("params", "sorted_by_the_database"),
+    [
+        ({"created_date__gte": 40}, True),  # the walk up the ids would pass the 40 older customers first
+        ({"created_date__gte": 40, "sort": "-id"}, False),  # walking down the ids meets the newest at once
+        ({"created_date__lte": 20}, False),
+        ({"created_date__lte": 20, "sort": "-id"}, True),
+        ({"created_date__gte": 5}, False),  # most of the table: walking past 5 rows costs less than sorting 55
+    ],
+)
+def test_a_broad_range_on_dates_following_the_id_is_sorted_by_the_database(
+    api, dated, settings, params, sorted_by_the_database
+):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 5
+    params = {key: day(dated, value) if key.startswith("created_date") else value for key, value in params.items()}
     with CaptureQueriesContext(connection) as queries:
-        response = api.get(CUSTOMERS, {"created_date__gte": day(dated, 10)})
-    sql = [query["sql"] for query in queries if "customers_customer" in query["sql"] and "EXPLAIN" not in query["sql"]]
-    assert [row["pk"] for row in response.json()] == [c.pk for c in dated[10:20]]
-    assert len(sql) == 1 and 'ORDER BY "customers_customer"."id" ASC LIMIT 11' in sql[0]
-    assert response["X-Total-Count-Estimated"] == "true"
+        response = api.get(CUSTOMERS, params)
+    assert response.status_code == 200 and response["X-Total-Count-Estimated"] == "true"
+    sql = customer_queries(queries)
+    assert any(SORTED_BY_THE_DATABASE in query for query in sql) is sorted_by_the_database
+    if not sorted_by_the_database:
+        assert len(sql) == 1  # the page, walking the ids
+
+
+@postgresql_only
+def test_a_broad_range_on_dates_not_following_the_id_walks_the_ids(api, dated, settings):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 5
+    for n, customer in enumerate(dated):  # each date moved to another customer, in no order of the ids
+        shuffled = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(days=n * 31 % 60)
+        Customer.objects.filter(pk=customer.pk).update(created_date=shuffled)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+        cursor.execute(
+            "SELECT correlation FROM pg_stats WHERE tablename = 'customers_customer' AND attname = 'created_date'"
+        )
+        assert abs(cursor.fetchone()[0]) < 0.5
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(CUSTOMERS, {"created_date__gte": "2024-01-31T00:00:00Z"})
+    matching = sorted(c.pk for n, c in enumerate(dated) if n * 31 % 60 >= 30)
+    assert [row["pk"] for row in response.json()] == matching[:10]
+    assert not any(SORTED_BY_THE_DATABASE in query for query in customer_queries(queries))
