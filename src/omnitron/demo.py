@@ -121,6 +121,13 @@ def _moments(rng: random.Random, k: int) -> list[int]:
     return [int(r() * span) for _ in range(k)]
 
 
+def _moments_in_order(rng: random.Random, rows: range, count: int) -> list[int]:
+    """An instant in 2019-2025 for each of `rows` of `count`, growing with the row's place, as a table's creation
+    times grow with its ids."""
+    r, slot = rng.random, SPAN_SECONDS * 1_000_000 / count
+    return [int((n + r()) * slot) for n in rows]
+
+
 def _chunks(count: int) -> Iterator[range]:
     for start in range(0, count, CHUNK):
         yield range(start, min(count, start + CHUNK))
@@ -163,7 +170,7 @@ def customer_lines(rng: random.Random, count: int, first_id: int, channel_ids: l
             choices(GENDERS, k=k),
             choices(USER_TYPES, k=k),
             choices(BIRTH_DATES, k=k),
-            _moments(rng, k),
+            _moments_in_order(rng, rows, count),
             strict=True,
         )
         lines = []

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 # date placed). A deliberate change to the generators changes them.
 GOLDEN_CUSTOMER = (
     "liam.kaya1@example.com",
-    "2021-03-27 01:45:12.947011+00:00",
+    "2019-02-10 19:17:15.647350+00:00",
     {"age": 36, "size": {"eu": 37}, "color": "grey", "newsletter": False},
 )
 GOLDEN_ORDER = (0, "2356.23", "2024-01-22 16:25:48.027156+00:00")
@@ -52,6 +52,13 @@ def test_a_seed_gives_the_same_data_on_every_database():
     order = Order.objects.order_by("pk").first()
     assert (first.email, str(first.created_date), first.attributes) == GOLDEN_CUSTOMER
     assert (order.customer_id - first.pk, str(order.amount), str(order.date_placed)) == GOLDEN_ORDER
+
+
+def test_customers_creation_dates_grow_with_their_ids_over_the_years():
+    seed_demo(customers=200, orders_per_customer=0, channels=2, seed=3)
+    dates = list(Customer.objects.order_by("pk").values_list("created_date", flat=True))
+    assert dates == sorted(dates)
+    assert (dates[0].year, dates[-1].year) == (2019, 2025)
 
 
 def test_is_deterministic_for_a_seed():
