@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -41,14 +42,16 @@ def _secret_key() -> str:
     path = VAR_DIR / "secret_key"
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: when several workers start at once, exactly one writes the key.
+        # Written whole under another name (mode 0600), then linked into place, which fails if the name exists: when
+        # several processes start at once exactly one key is kept, and none reads a key file still being written.
+        with tempfile.NamedTemporaryFile("w", dir=VAR_DIR, prefix=".secret_key.", delete=False) as f:
+            f.write(secrets.token_urlsafe(50))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(f.name, path)
         except FileExistsError:
             pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(50))
+        finally:
+            os.unlink(f.name)
     key = path.read_text().strip()
     if not key:
         raise ImproperlyConfigured(f"{path} is empty: delete it or set SECRET_KEY")

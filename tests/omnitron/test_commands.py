@@ -1,4 +1,8 @@
 import re
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 
 import pytest
@@ -41,6 +45,24 @@ def test_secret_key_is_generated_once_and_kept(tmp_path, monkeypatch):
     assert len(first) >= 50
     assert omnitron_settings._secret_key() == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_processes_starting_at_once_all_read_one_whole_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(omnitron_settings, "VAR_DIR", tmp_path)
+    token = secrets.token_urlsafe
+    # A slow key generator widens the moment between one starter creating the key file and the others reading it.
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda size: time.sleep(0.05) or token(size))
+    together = threading.Barrier(8)
+
+    def start(_) -> str:
+        together.wait()
+        return omnitron_settings._secret_key()
+
+    with ThreadPoolExecutor(8) as starters:
+        keys = set(starters.map(start, range(8)))
+    assert len(keys) == 1 and len(keys.pop()) >= 50
+    assert [path.name for path in tmp_path.iterdir()] == ["secret_key"]  # no key left half-written
 
 
 def test_secret_key_from_the_environment_wins(monkeypatch):
