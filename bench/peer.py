@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psycopg
 
-__all__ = ["NOTES", "VERSION", "email_like_index", "install", "scenarios", "serve"]
+__all__ = ["NOTES", "VERSION", "indexes", "install", "scenarios", "serve"]
 
 VERSION = "2.61.0"
 HERE = Path(__file__).resolve().parent
@@ -113,8 +113,12 @@ def serve(database_url: str, port: int, workers: int, log_path: Path):
 
 
 @contextlib.contextmanager
-def email_like_index(database_url: str):
-    """The index a Platformatic user would add for its email prefix filter, present only while the peer runs."""
+def indexes(database_url: str, scenario: str):
+    """The index a Platformatic user would add for its email prefix filter, present only while the peer serves that
+    scenario (the service never has it)."""
+    if scenario != "list_email_startswith":
+        yield
+        return
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("CREATE INDEX IF NOT EXISTS bench_peer_email_like ON customers_customer (email text_pattern_ops)")
         conn.execute("ANALYZE customers_customer")

@@ -7,6 +7,7 @@ Every request carries `Authorization: Token <key>` as clients send it; nothing i
 """
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -214,68 +215,90 @@ def wait_for(url: str) -> None:
     raise RuntimeError(f"no answer from {url}")
 
 
-def measure_service(chosen: dict, tokens: str, env: dict, args) -> tuple[dict, list[float]]:
-    """wrk against `omnitron serve`: per scenario results, and every worker's RSS after the last scenario."""
-    prewarm(args.database_url)
+@contextlib.contextmanager
+def service(env: dict, args):
+    """`omnitron serve` in its production configuration while the block runs: (its URL, its main process)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    measured = {}
     with open(VAR / "server.log", "wb") as log:
         command = [*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
         server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
         try:
             wait_for(f"{url}/api/v1/active_user/")
-            for scenario, (method, paths, body) in chosen.items():
-                result = wrk(url, method, paths, body, tokens, args)
-                result["worker_rss_mb"] = max(workers_rss_mb(server.pid), default=None)
-                measured[scenario] = result
-                print(f"{scenario:24} {result['rps']:>9} req/s  p50 {result['p50_ms']:>7} ms  "
-                      f"p99 {result['p99_ms']:>7} ms  errors {result['errors']}")  # fmt: skip
-            rss = workers_rss_mb(server.pid)
+            yield url, server
         finally:
             server.terminate()
             server.wait(timeout=30)
-    return measured, rss
 
 
-def measure_ceiling(chosen: dict, tokens: str, env: dict, args) -> dict:
-    """Captures the service's SQL per scenario, EXPLAINs its reads, and replays it with pgbench."""
+def measure_ceiling(scenario: str, method: str, requests: list[dict], args) -> dict:
+    """The plans of a scenario's captured reads, and pgbench replaying its captured SQL."""
+    statuses = sorted({r["status"] for r in requests})
+    row = {"captured_statuses": statuses, "statements_per_request": len(requests[0]["statements"])}
+    if method == "GET":
+        row.update(ceiling.plans(args.database_url, requests))
+    else:
+        row.update(plan_nodes=None, seq_scan=None)
+    row.update(ceiling.pgbench(args.database_url, requests, VAR / "ceiling" / scenario, args))
+    print(f"{'':24} ceiling {row['ceiling_tps']} tps  seq scan {row['seq_scan']}  "
+          f"plan {', '.join(row['plan_nodes'] or []) or '-'}  statuses {statuses}")  # fmt: skip
+    return row
+
+
+def measure_peer(scenario: str, url: str, request: tuple, process, args) -> dict:
+    method, paths, body = request
+    with peer.indexes(args.database_url, scenario):
+        result = wrk(url, method, paths, body, "", args)
+    print(f"{'':24} peer    {result['rps']} req/s  p99 {result['p99_ms']} ms  errors {result['errors']}")
+    return {
+        "peer_rps": result["rps"],
+        "peer_p50_ms": result["p50_ms"],
+        "peer_p99_ms": result["p99_ms"],
+        "peer_errors": result["errors"],
+        "peer_worker_rss_mb": max(workers_rss_mb(process.pid), default=None),
+    }
+
+
+def measure(
+    chosen: dict, tokens: str, env: dict, values: dict, customers: int, platformatic: str | None, args
+) -> tuple[dict, list, str]:
+    """Per scenario, back to back: the service under wrk, its captured SQL under pgbench (the database's ceiling)
+    and the peer under wrk where it can express the scenario, so that a scenario's three figures come from the same
+    minute or two of the machine (whose speed drifted by up to 2x within an hour). The scenarios' tables are read
+    into the OS cache before each scenario. Answers (rows, every service worker's RSS after the run, the peer)."""
+    skip = set(args.skip.split(",")) - {""}
     prewarm(args.database_url)
-    captured = ceiling.capture(env, tokens.split(",")[0], chosen, args.samples)
-    measured = {}
-    for scenario, requests in captured.items():
-        statuses = sorted({r["status"] for r in requests})
-        row = {"captured_statuses": statuses, "statements_per_request": len(requests[0]["statements"])}
-        if chosen[scenario][0] == "GET":
-            row.update(ceiling.plans(args.database_url, requests))
-        else:
-            row.update(plan_nodes=None, seq_scan=None)
-        row.update(ceiling.pgbench(args.database_url, requests, VAR / "ceiling" / scenario, args))
-        measured[scenario] = row
-        print(f"{scenario:24} ceiling {row['ceiling_tps']} tps  seq scan {row['seq_scan']}  "
-              f"plan {', '.join(row['plan_nodes'] or []) or '-'}  statuses {statuses}")  # fmt: skip
-    return measured
-
-
-def measure_peer(values: dict, customers: int, args) -> dict:
-    """wrk against Platformatic DB on the same database, for the scenarios it can express."""
-    prewarm(args.database_url)
-    port = free_port()
-    measured = {}
-    with (
-        peer.email_like_index(args.database_url),
-        peer.serve(args.database_url, port, args.workers, VAR / "platformatic.log") as process,
-    ):
-        for scenario, (method, paths, body) in peer.scenarios(values, customers).items():
-            if args.only and scenario not in args.only.split(","):
-                continue
-            result = wrk(f"http://127.0.0.1:{port}", method, paths, body, "", args)
-            measured[scenario] = {"peer_rps": result["rps"], "peer_p50_ms": result["p50_ms"],
-                                  "peer_p99_ms": result["p99_ms"], "peer_errors": result["errors"],
-                                  "peer_worker_rss_mb": max(workers_rss_mb(process.pid), default=None)}  # fmt: skip
-            print(f"{scenario:24} peer {result['rps']:>9} req/s  p99 {result['p99_ms']:>7} ms  "
-                  f"errors {result['errors']}")  # fmt: skip
-    return measured
+    captured = {} if "ceiling" in skip else ceiling.capture(env, tokens.split(",")[0], chosen, args.samples)
+    described = "not run"
+    rows = {}
+    with contextlib.ExitStack() as running:
+        url, server = running.enter_context(service(env, args))
+        peers, peer_url, peer_process = {}, None, None
+        if platformatic:
+            described = (f"Platformatic DB {platformatic}, {args.workers} Node processes (node:cluster), "
+                         "no authentication (its default), no migrations, same database")  # fmt: skip
+            port = free_port()
+            try:
+                peer_process = running.enter_context(
+                    peer.serve(args.database_url, port, args.workers, VAR / "platformatic.log")
+                )
+                peers, peer_url = peer.scenarios(values, customers), f"http://127.0.0.1:{port}"
+            except (RuntimeError, subprocess.CalledProcessError) as error:
+                described = f"Platformatic DB {platformatic} not measured: {error}"
+                print(described)
+        for scenario, (method, paths, body) in chosen.items():
+            prewarm(args.database_url)
+            row = wrk(url, method, paths, body, tokens, args)
+            row["worker_rss_mb"] = max(workers_rss_mb(server.pid), default=None)
+            print(f"{scenario:24} service {row['rps']} req/s  p50 {row['p50_ms']} ms  "
+                  f"p99 {row['p99_ms']} ms  errors {row['errors']}")  # fmt: skip
+            if scenario in captured:
+                row.update(measure_ceiling(scenario, method, captured[scenario], args))
+            if scenario in peers:
+                row.update(measure_peer(scenario, peer_url, peers[scenario], peer_process, args))
+            rows[scenario] = row
+        rss = workers_rss_mb(server.pid)
+    return rows, rss, described
 
 
 def failures(row: dict) -> list[str]:
@@ -323,22 +346,10 @@ def main() -> None:
     chosen = scenarios(values, customers)
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
-    service, rss = measure_service(chosen, tokens, env, args)
-    database = {} if "ceiling" in skip else measure_ceiling(chosen, tokens, env, args)
-    other, described = {}, "not run"
-    if platformatic:
-        described = (f"Platformatic DB {platformatic}, {args.workers} Node processes (node:cluster), "
-                     "no authentication (its default), no migrations, same database")  # fmt: skip
-        try:
-            other = measure_peer(values, customers, args)
-        except (RuntimeError, subprocess.CalledProcessError) as error:
-            described = f"Platformatic DB {platformatic} not measured: {error}"
-            print(described)
-
+    measured, rss, described = measure(chosen, tokens, env, values, customers, platformatic, args)
     rows = {}
     for scenario in chosen:
-        row = {"ceiling_tps": None, "peer_rps": None, "seq_scan": None, "plan_nodes": None}
-        row.update(service[scenario], **database.get(scenario, {}), **other.get(scenario, {}))
+        row = {"ceiling_tps": None, "peer_rps": None, "seq_scan": None, "plan_nodes": None, **measured[scenario]}
         row["failed"] = failures(row)
         rows[scenario] = row
 
