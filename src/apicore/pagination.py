@@ -152,7 +152,8 @@ class EstimatingPaginator(Paginator):
         with connections[queryset.db].cursor() as cursor:
             cursor.execute(STATISTICS, params)
             rows, pk_order, column_order = cursor.fetchone()
-        if not rows or rows <= 0 or pk_order is None or column_order is None:
+        # reltuples is -1 for a table never analyzed; a column without statistics has no correlation.
+        if rows is None or rows <= 0 or pk_order is None or column_order is None:
             return False
         if min(abs(pk_order), abs(column_order)) < FOLLOWS or self.estimate >= rows * TOP_N_SHARE:
             return False
