@@ -117,12 +117,13 @@ def markdown(report: dict) -> str:
         *[f"- {name}: `{command}`" for name, command in report["commands"].items()],
         "",
         "| scenario | requests/s | p50 ms | p99 ms | errors | ceiling tps | peer requests/s | seq scan | plan nodes "
-        "| worker RSS MB | failed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| worker RSS MB | connections per worker | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in report["scenarios"].items():
         columns = ["rps", "p50_ms", "p99_ms", "errors", "ceiling_tps", "peer_rps", "seq_scan", "plan_nodes"]
         values = [cell(s.get(key)) for key in [*columns, "worker_rss_mb"]]
+        values.append("/".join(map(str, s.get("connections_per_worker") or [])) or "-")
         lines.append(f"| {name} | {' | '.join(values)} | {'; '.join(s['failed']) or '-'} |")
     lines += ["", "Targets:", "", "| target | measured | result |", "|---|---|---|"]
     for t in report["targets"].values():

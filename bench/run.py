@@ -140,7 +140,30 @@ def wrk_command(args, url: str, duration: int) -> list[str]:
             "--timeout", "10s", "-s", "bench/wrk.lua", url]  # fmt: skip
 
 
-def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, args) -> dict:
+def connections_per_worker(master_pid: int, port: int) -> list[int]:
+    """Open client connections on `port` held by each child of the server's main process, most first.
+
+    A connection stays with the worker that accepted it (keep-alive), and a worker's Python runs on one core at a time:
+    at 4 connections, 4 held by one of 2 workers leave the other core to the database and wrk alone.
+    """
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # ESTABLISHED, server side
+                established.add(fields[9])  # the socket's inode
+    counts = []
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    for pid in children.read_text().split() if children.exists() else []:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:  # the worker exited meanwhile
+            continue
+        counts.append(sum(link[len("socket:[") : -1] in established for link in links if link.startswith("socket:[")))
+    return sorted(counts, reverse=True)
+
+
+def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, args, server_pid=None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(paths) + "\n")
     env = {**os.environ, "BENCH_PATHS": f.name, "BENCH_TOKENS": tokens, "BENCH_METHOD": method}
@@ -149,10 +172,14 @@ def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, 
     if args.warmup:
         # The same requests, unmeasured: the scenario's rows and index pages reach the caches, as in steady traffic.
         subprocess.run(wrk_command(args, url, args.warmup), env=env, cwd=ROOT, check=True, capture_output=True)
-    done = subprocess.run(
-        wrk_command(args, url, args.duration), env=env, cwd=ROOT, check=True, capture_output=True, text=True
-    )
-    output = done.stdout
+    with subprocess.Popen(
+        wrk_command(args, url, args.duration), env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+    ) as measured:
+        time.sleep(min(2, args.duration / 2))  # wrk has opened its connections
+        split = connections_per_worker(server_pid, int(url.rsplit(":", 1)[1])) if server_pid else None
+        output = measured.communicate()[0]
+    if measured.returncode:
+        raise subprocess.CalledProcessError(measured.returncode, measured.args, output)
     os.unlink(f.name)
     result = json.loads(re.search(r"BENCH_RESULT (\{.*\})", output).group(1))
     seconds = result["duration_us"] / 1e6
@@ -161,6 +188,7 @@ def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, 
         "p50_ms": round(result["p50_us"] / 1000, 2),
         "p99_ms": round(result["p99_us"] / 1000, 2),
         "errors": result["errors"],
+        "connections_per_worker": split,
     }
 
 
@@ -248,13 +276,15 @@ def measure_ceiling(scenario: str, method: str, requests: list[dict], args) -> d
 def measure_peer(scenario: str, url: str, request: tuple, process, args) -> dict:
     method, paths, body = request
     with peer.indexes(args.database_url, scenario):
-        result = wrk(url, method, paths, body, "", args)
-    print(f"{'':24} peer    {result['rps']} req/s  p99 {result['p99_ms']} ms  errors {result['errors']}")
+        result = wrk(url, method, paths, body, "", args, process.pid)
+    print(f"{'':24} peer    {result['rps']} req/s  p99 {result['p99_ms']} ms  errors {result['errors']}  "
+          f"connections {result['connections_per_worker']}")  # fmt: skip
     return {
         "peer_rps": result["rps"],
         "peer_p50_ms": result["p50_ms"],
         "peer_p99_ms": result["p99_ms"],
         "peer_errors": result["errors"],
+        "peer_connections_per_worker": result["connections_per_worker"],
         "peer_worker_rss_mb": max(workers_rss_mb(process.pid), default=None),
     }
 
@@ -288,10 +318,10 @@ def measure(
                 print(described)
         for scenario, (method, paths, body) in chosen.items():
             prewarm(args.database_url)
-            row = wrk(url, method, paths, body, tokens, args)
+            row = wrk(url, method, paths, body, tokens, args, server.pid)
             row["worker_rss_mb"] = max(workers_rss_mb(server.pid), default=None)
-            print(f"{scenario:24} service {row['rps']} req/s  p50 {row['p50_ms']} ms  "
-                  f"p99 {row['p99_ms']} ms  errors {row['errors']}")  # fmt: skip
+            print(f"{scenario:24} service {row['rps']} req/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
+                  f"errors {row['errors']}  connections {row['connections_per_worker']}")  # fmt: skip
             if scenario in captured:
                 row.update(measure_ceiling(scenario, method, captured[scenario], args))
             if scenario in peers:
@@ -327,7 +357,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per scenario")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured seconds of wrk before each scenario")
     parser.add_argument("--ceiling-duration", type=int, help="seconds of pgbench per scenario (default: --duration)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
                         help="gunicorn workers, and as many Platformatic DB processes")  # fmt: skip
     parser.add_argument("--tokens", type=int, default=100, help="tokens the requests are spread over")
     parser.add_argument("--samples", type=int, default=ceiling.SAMPLES, help="captured requests per scenario")

@@ -1,7 +1,7 @@
 """Duplicate POSTs with one Idempotency-Key, sent at once to the real server, create exactly one record.
 
 One HTTP connection per thread, opened first, then every request released together by a barrier, served by
-gunicorn's 2 workers x 4 threads. The key's claim is a unique row inserted before the request runs: one request
+gunicorn's default workers and threads. The key's claim is a unique row inserted before the request runs: one request
 inserts it and runs; every other one answers 409 while it runs, or replays its answer once it has finished.
 """
 

@@ -1,10 +1,10 @@
 """A database outage under write load: the real server answers 503 JSON meanwhile and recovers by itself after.
 
 The test brings its own PostgreSQL cluster (initdb under a temporary directory, on a free port), whatever
-DATABASE_URL says, so it runs on both `make test` runs. `omnitron serve` (2 workers x 4 threads, each worker with
-its psycopg pool) takes customers with unique channel codes from WRITERS client threads while the cluster is stopped
-(`pg_ctl stop -m fast`, which ends transactions in flight) for a few seconds and started again. The server is never
-restarted.
+DATABASE_URL says, so it runs on both `make test` runs. `omnitron serve` (default workers and threads, each worker
+with its psycopg pool) takes customers with unique channel codes from WRITERS client threads while the cluster is
+stopped (`pg_ctl stop -m fast`, which ends transactions in flight) for a few seconds and started again.
+The server is never restarted.
 
 Asserted: every answer is 201 or 503 JSON (503 with Retry-After), or, for a write retried after a 503, 400 `unique`
 when the earlier attempt was stored after all (its commit succeeded but the acknowledgement was lost with the

@@ -1,7 +1,7 @@
 """Concurrent refunds against the real server: an order's refunds never add up to more than its amount.
 
 The requests are real and simultaneous: one HTTP connection per thread, opened first, then all released together
-by a barrier, served by gunicorn's 2 workers x 4 threads. On PostgreSQL the refund service locks the order row
+by a barrier, served by gunicorn's default workers and threads. On PostgreSQL the refund service locks the order row
 (SELECT ... FOR UPDATE) so the check and the insert of one refund happen before the next refund looks; SQLite
 serializes writers (BEGIN IMMEDIATE), which decides the race the same way.
 """
