@@ -67,6 +67,18 @@ def test_the_sql_is_compiled_once_per_number_of_values(db, compilations):
     assert [q["sql"] for q in queries] == [q["sql"] for q in django]
 
 
+def test_each_columns_converters_are_worked_out_once_per_shape(db, monkeypatch):
+    customers = [CustomerFactory(attributes={"n": n}) for n in range(3)]
+    calls = []
+    real = SQLCompiler.get_converters
+    monkeypatch.setattr(SQLCompiler, "get_converters", lambda compiler, e: calls.append(1) or real(compiler, e))
+    compiled = Precompiled(by_pk)
+    for n, customer in enumerate(customers):
+        [record] = compiled([customer.pk], using="default")
+        assert record.attributes == {"n": n}  # the JSON column still read through its converter
+    assert len(calls) == 1
+
+
 def test_values_rows_go_through_the_same_converters(db):
     customer = CustomerFactory()
     order = OrderFactory(customer=customer, amount=Decimal("10.10"), discount_amount=Decimal("0.30"))
