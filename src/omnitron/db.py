@@ -5,19 +5,30 @@ import re
 
 from django.db import migrations
 
-__all__ = ["PostgresOnlySQL", "register_sqlite_functions"]
+__all__ = ["PostgresOnlySQL", "VendorSQL", "register_sqlite_functions"]
 
 
-class PostgresOnlySQL(migrations.RunSQL):
-    """SQL that only PostgreSQL runs (expression, trigram and GIN indexes); SQLite skips it."""
+class VendorSQL(migrations.RunSQL):
+    """SQL that only one database engine runs (`vendor`: "postgresql", "sqlite"); the others skip it."""
+
+    def __init__(self, vendor: str, *args, **kwargs):
+        self.vendor = vendor
+        super().__init__(*args, **kwargs)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
+        if schema_editor.connection.vendor == self.vendor:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
+        if schema_editor.connection.vendor == self.vendor:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class PostgresOnlySQL(VendorSQL):
+    """SQL that only PostgreSQL runs (expression, trigram and GIN indexes); SQLite skips it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__("postgresql", *args, **kwargs)
 
 
 @functools.lru_cache(maxsize=512)

@@ -16,7 +16,7 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("number", "customer__email")
     list_select_related = ("channel", "customer")
     raw_id_fields = ("channel", "customer")
-    readonly_fields = ("created_date", "modified_date")
+    readonly_fields = ("refunded_amount", "created_date", "modified_date")  # the refunds keep the total
     inlines = (RefundInline,)
     show_full_result_count = False
 

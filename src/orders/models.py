@@ -1,8 +1,7 @@
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, Q, Sum
 
 from apicore.compiled import Precompiled
 from apicore.models import VersionedModel
@@ -31,22 +30,21 @@ class OrderStatus(models.TextChoices):
     REFUNDED = "600", "refunded"
 
 
-def refund_total(order_ref) -> Subquery:
-    """The sum of an order's refunds, as a correlated subquery on the order named by `order_ref`."""
-    refunds = Refund.objects.filter(order=order_ref).order_by().values("order").annotate(s=Sum("amount")).values("s")
-    return Coalesce(Subquery(refunds, output_field=models.DecimalField(**MONEY)), ZERO)
+class RefundedAmountField(models.DecimalField):
+    """The sum of an order's refunds, kept by the database: triggers on the refunds table add and subtract every
+    refund inserted, changed or deleted, whatever writes it (the API, the admin, a bulk load). See migration 0003.
+
+    Django never writes it after the INSERT (an order starts with none): a save writes `refunded_amount =
+    refunded_amount`, so an instance read before a refund cannot overwrite the new total with its own.
+    """
+
+    def pre_save(self, model_instance, add):
+        return ZERO if add else F(self.attname)
 
 
 class OrderQuerySet(models.QuerySet):
-    def with_refunded_amount(self):
-        return self.annotate(refunded_amount=refund_total(OuterRef("pk")))
-
     def totals_by_customer(self, customer_ids) -> dict[int, dict]:
-        """`orders_info` for each customer id (over all of its orders), in one grouped query.
-
-        Refunds are summed per order in a subquery first: joining refunds into the grouped query would
-        repeat each order once per refund and inflate its amounts in the sums.
-        """
+        """`orders_info` for each customer id (over all of its orders), in one grouped query."""
         customer_ids = list(customer_ids)
         rows = TOTALS(customer_ids, using=self.db) if customer_ids else []
         return {row.pop("customer_id"): row for row in rows}
@@ -56,14 +54,13 @@ class OrderQuerySet(models.QuerySet):
 TOTALS = Precompiled(
     lambda customer_ids: (
         Order.objects.filter(customer_id__in=customer_ids)
-        .annotate(refunded=refund_total(OuterRef("pk")))
         .order_by()
         .values("customer_id")
         .annotate(
             total_order_count=Count("pk"),
             total_order_amount=Sum("amount"),
             total_discount_amount=Sum("discount_amount"),
-            total_refund_amount=Sum(F("refunded")),
+            total_refund_amount=Sum("refunded_amount"),
         )
     )
 )
@@ -79,6 +76,8 @@ class Order(VersionedModel):
     amount = models.DecimalField(**MONEY)
     discount_amount = models.DecimalField(**MONEY, default=ZERO)
     shipping_amount = models.DecimalField(**MONEY, default=ZERO)
+    # The database's default serves bulk loads (COPY) that name no value for it.
+    refunded_amount = RefundedAmountField(**MONEY, default=ZERO, db_default=ZERO, editable=False)
     created_date = models.DateTimeField(auto_now_add=True, db_index=True)
     modified_date = models.DateTimeField(auto_now=True)
 

@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 from rest_framework.exceptions import ValidationError
 
 from orders.models import Order, Refund
@@ -15,10 +14,11 @@ def refund_create(*, order: Order, amount: Decimal, reason: str = "") -> Refund:
     exclusive already), so two refunds racing for the last unit are decided one after the other.
     """
     order = Order.objects.select_for_update().get(pk=order.pk)
-    refunded = order.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-    if refunded + amount > order.amount:
+    # The locked row's total of refunds (kept by the database, orders.models.RefundedAmountField) is current.
+    left = order.amount - order.refunded_amount
+    if amount > left:
         raise ValidationError(
-            {"amount": [f"Refunds would exceed the order amount: {order.amount - refunded} is left to refund."]},
+            {"amount": [f"Refunds would exceed the order amount: {left} is left to refund."]},
             code="max_value",
         )
     refund = Refund.objects.create(order=order, amount=amount, reason=reason)

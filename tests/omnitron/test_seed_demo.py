@@ -43,6 +43,10 @@ def test_loads_the_requested_amounts(api):
     assert "300 customers" in output
     assert (Channel.objects.count(), Customer.objects.count(), Order.objects.count()) == (3, 300, 600)
     assert Refund.objects.exists()
+    # Each order's stored total of refunds is the sum of the refunds loaded for it.
+    refunded = Order.objects.annotate(summed=Sum("refunds__amount")).values_list("refunded_amount", "summed")
+    assert all(stored == (summed or 0) for stored, summed in refunded)
+    assert any(stored for stored, _ in refunded)
 
 
 def test_a_seed_gives_the_same_data_on_every_database():
