@@ -3,6 +3,10 @@
 A detailed list's `orders_info` summed every order's refunds in a subquery per order: 2.3 of its 3.5 ms for a page of
 100 customers at 1M. Triggers on the refunds table add each refund inserted, subtract each one deleted, and move
 a changed one, in the statement that writes the refund, whatever sends it.
+
+On SQLite, a later migration that rebuilds either table (Django does so to alter most columns there) must drop these
+triggers first and create them again after: a rebuilt refunds table would lose them, and a rebuilt orders table fails
+while they refer to it.
 """
 
 from decimal import Decimal
