@@ -120,13 +120,16 @@ def run(command: list[str], env: dict) -> str:
     return subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
+def children(master_pid: int) -> list[str]:
+    """The process ids of the server's workers (the main process's children)."""
+    path = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    return path.read_text().split() if path.exists() else []
+
+
 def workers_rss_mb(master_pid: int) -> list[float]:
     """Resident memory of each child of the server's main process (gunicorn's workers, the peer's Node workers)."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
-    if not children.exists():
-        return []
     sizes = []
-    for pid in children.read_text().split():
+    for pid in children(master_pid):
         status = Path(f"/proc/{pid}/status")
         if status.exists():
             match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
@@ -153,8 +156,7 @@ def connections_per_worker(master_pid: int, port: int) -> list[int]:
             if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # ESTABLISHED, server side
                 established.add(fields[9])  # the socket's inode
     counts = []
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
-    for pid in children.read_text().split() if children.exists() else []:
+    for pid in children(master_pid):
         try:
             links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
         except OSError:  # the worker exited meanwhile

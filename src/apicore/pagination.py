@@ -60,8 +60,23 @@ STATISTICS = """
 """
 
 
-# An unfiltered list's EXPLAIN statement per (model, database) (EstimatingPaginator._unfiltered_estimate).
+# An unfiltered list's EXPLAIN statement per (model, database) (_unfiltered_explain).
 UNFILTERED_EXPLAINS: dict[tuple[type, str], str] = {}
+
+
+def _unfiltered_explain(matched) -> str | None:
+    """The EXPLAIN of a list with no filter, which depends on the table alone: compiled once per model and database
+    (through the ORM it cost 0.36 ms of CPU a request, sent as compiled 0.20 ms). None for a filtered list."""
+    query = matched.query
+    if query.where or query.distinct:
+        return None
+    key = (matched.model, matched.db)
+    if key not in UNFILTERED_EXPLAINS:
+        select, params = query.get_compiler(matched.db).as_sql()
+        if params:  # nothing this service lists, but then the ORM's way
+            return None
+        UNFILTERED_EXPLAINS[key] = f"{connections[matched.db].ops.explain_query_prefix(format='json')} {select}"
+    return UNFILTERED_EXPLAINS[key]
 
 
 def _ranges(where: WhereNode, found: dict) -> dict:
@@ -88,27 +103,15 @@ class EstimatingPaginator(Paginator):
         # The rows the filter matches, not the columns read: explaining the page's whole SELECT (a joined record)
         # cost more to compile than the planner spends.
         matched = queryset.order_by().values("pk")
-        if not matched.query.where and not matched.query.distinct:
-            return self._unfiltered_estimate(matched)
-        plan = matched.explain(format="json")
-        return int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else None
-
-    @staticmethod
-    def _unfiltered_estimate(matched) -> int:
-        """An unfiltered list's estimate. Its EXPLAIN depends on the table alone, so it is compiled once per model and
-        database: through the ORM it cost 0.36 ms of CPU a request, sent as compiled 0.20 ms."""
-        key = (matched.model, matched.db)
-        sql = UNFILTERED_EXPLAINS.get(key)
-        connection = connections[matched.db]
-        if sql is None:
-            select, params = matched.query.get_compiler(matched.db).as_sql()
-            if params:  # no filter yet parameters (none of this service's lists): the ORM's way
-                return int(json.loads(matched.explain(format="json"))[0]["Plan"]["Plan Rows"])
-            sql = UNFILTERED_EXPLAINS[key] = f"{connection.ops.explain_query_prefix(format='json')} {select}"
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            (plan,) = cursor.fetchone()
-        return int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+        unfiltered = _unfiltered_explain(matched)
+        if unfiltered is None:
+            plan = matched.explain(format="json")
+            plan = json.loads(plan) if plan else None
+        else:
+            with connections[matched.db].cursor() as cursor:
+                cursor.execute(unfiltered)
+                (plan,) = cursor.fetchone()  # psycopg reads the json
+        return int(plan[0]["Plan"]["Plan Rows"]) if plan else None
 
     @cached_property
     def count(self) -> int:

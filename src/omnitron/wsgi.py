@@ -11,6 +11,6 @@ application = ChunkedBodyMiddleware(get_wsgi_application())
 
 # What loading made (Django, the apps, the URL map: about 140,000 objects) lives as long as the process. Frozen, the
 # cycle collector's full passes skip it and walk only what requests leave: on 1M customers their pauses, which stop
-# every thread of the worker mid-request, fell from 60-120 ms to 13-17 ms. Workers forked after this inherit it.
+# every thread of the worker mid-request, fell from 60-120 ms to 13-49 ms. Workers forked after this inherit it.
 gc.collect()
 gc.freeze()
