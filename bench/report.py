@@ -97,6 +97,12 @@ def cell(value) -> str:
     return str(value)
 
 
+def cpu_cell(service: dict | None, peer: dict | None) -> str:
+    """`server / PostgreSQL` milliseconds of CPU per request, then the peer's in parentheses."""
+    text = f"{service['server']} / {service['postgres']}" if service else "-"
+    return f"{text} ({peer['server']} / {peer['postgres']})" if peer else text
+
+
 def markdown(report: dict) -> str:
     m, v = report["machine"], report["versions"]
     lines = [
@@ -117,13 +123,17 @@ def markdown(report: dict) -> str:
         *[f"- {name}: `{command}`" for name, command in report["commands"].items()],
         "",
         "| scenario | requests/s | p50 ms | p99 ms | errors | ceiling tps | peer requests/s | seq scan | plan nodes "
-        "| worker RSS MB | connections per worker | failed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| worker RSS MB | connections per worker | CPU ms per request: server / PostgreSQL (peer's) | machine busy "
+        "| failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in report["scenarios"].items():
         columns = ["rps", "p50_ms", "p99_ms", "errors", "ceiling_tps", "peer_rps", "seq_scan", "plan_nodes"]
         values = [cell(s.get(key)) for key in [*columns, "worker_rss_mb"]]
         values.append("/".join(map(str, s.get("connections_per_worker") or [])) or "-")
+        values.append(cpu_cell(s.get("cpu_ms_per_request"), s.get("peer_cpu_ms_per_request")))
+        busy = (s.get("cpu_ms_per_request") or {}).get("machine_busy")
+        values.append("-" if busy is None else f"{busy:.0%}")
         lines.append(f"| {name} | {' | '.join(values)} | {'; '.join(s['failed']) or '-'} |")
     lines += ["", "Targets:", "", "| target | measured | result |", "|---|---|---|"]
     for t in report["targets"].values():

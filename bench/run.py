@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -165,7 +166,82 @@ def connections_per_worker(master_pid: int, port: int) -> list[int]:
     return sorted(counts, reverse=True)
 
 
-def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, args, server_pid=None) -> dict:
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids) -> float:
+    """User and system CPU time the processes have used so far (a process that has exited counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def postgres_pids() -> list[str]:
+    """PostgreSQL's processes on this machine: the backends serving the requests and the server's own."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"postgres"):
+                pids.append(entry.name)
+        except OSError:
+            continue
+    return pids
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values) - idle) / TICKS, sum(values) / TICKS
+
+
+class CPUAccount:
+    """Where the machine's CPU went while a measurement ran, per request: the server's processes (its main
+    process and workers), PostgreSQL's, and the load generator (wrk, a waited-for child of this process), and the
+    share of the time the machine's CPUs were busy. With the machine busy nearly all the time, these say which
+    side bounds the requests/s, and by how much."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+
+    def _read(self) -> tuple[float, float, float, float, float]:
+        load = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (
+            cpu_seconds([str(self.server_pid), *children(self.server_pid)]),
+            cpu_seconds(postgres_pids()),
+            load.ru_utime + load.ru_stime,
+            *machine_cpu(),
+        )
+
+    def __enter__(self):
+        self.start = self._read()
+        return self
+
+    def __exit__(self, *exc):
+        self.end = self._read()
+
+    def per_request(self, requests: int) -> dict:
+        server, postgres, load, busy, elapsed = (end - start for start, end in zip(self.start, self.end, strict=True))
+        per_request = 1000 / max(requests, 1)
+        return {
+            "server": round(server * per_request, 3),
+            "postgres": round(postgres * per_request, 3),
+            "wrk": round(load * per_request, 3),
+            "machine_busy": round(busy / elapsed, 3) if elapsed else None,
+        }
+
+
+def cpu_text(cpu: dict) -> str:
+    busy = "-" if cpu["machine_busy"] is None else f"{cpu['machine_busy']:.0%}"
+    return f"{cpu['server']} ms server, {cpu['postgres']} ms PostgreSQL per request, machine {busy} busy"
+
+
+def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, args, server_pid: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(paths) + "\n")
     env = {**os.environ, "BENCH_PATHS": f.name, "BENCH_TOKENS": tokens, "BENCH_METHOD": method}
@@ -174,11 +250,14 @@ def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, 
     if args.warmup:
         # The same requests, unmeasured: the scenario's rows and index pages reach the caches, as in steady traffic.
         subprocess.run(wrk_command(args, url, args.warmup), env=env, cwd=ROOT, check=True, capture_output=True)
-    with subprocess.Popen(
-        wrk_command(args, url, args.duration), env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
-    ) as measured:
+    with (
+        CPUAccount(server_pid) as cpu,
+        subprocess.Popen(
+            wrk_command(args, url, args.duration), env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+        ) as measured,
+    ):
         time.sleep(min(2, args.duration / 2))  # wrk has opened its connections
-        split = connections_per_worker(server_pid, int(url.rsplit(":", 1)[1])) if server_pid else None
+        split = connections_per_worker(server_pid, int(url.rsplit(":", 1)[1]))
         output = measured.communicate()[0]
     if measured.returncode:
         raise subprocess.CalledProcessError(measured.returncode, measured.args, output)
@@ -191,6 +270,7 @@ def wrk(url: str, method: str, paths: list[str], body: str | None, tokens: str, 
         "p99_ms": round(result["p99_us"] / 1000, 2),
         "errors": result["errors"],
         "connections_per_worker": split,
+        "cpu_ms_per_request": cpu.per_request(result["requests"]),
     }
 
 
@@ -280,13 +360,14 @@ def measure_peer(scenario: str, url: str, request: tuple, process, args) -> dict
     with peer.indexes(args.database_url, scenario):
         result = wrk(url, method, paths, body, "", args, process.pid)
     print(f"{'':24} peer    {result['rps']} req/s  p99 {result['p99_ms']} ms  errors {result['errors']}  "
-          f"connections {result['connections_per_worker']}")  # fmt: skip
+          f"connections {result['connections_per_worker']}  CPU {cpu_text(result['cpu_ms_per_request'])}")  # fmt: skip
     return {
         "peer_rps": result["rps"],
         "peer_p50_ms": result["p50_ms"],
         "peer_p99_ms": result["p99_ms"],
         "peer_errors": result["errors"],
         "peer_connections_per_worker": result["connections_per_worker"],
+        "peer_cpu_ms_per_request": result["cpu_ms_per_request"],
         "peer_worker_rss_mb": max(workers_rss_mb(process.pid), default=None),
     }
 
@@ -323,7 +404,8 @@ def measure(
             row = wrk(url, method, paths, body, tokens, args, server.pid)
             row["worker_rss_mb"] = max(workers_rss_mb(server.pid), default=None)
             print(f"{scenario:24} service {row['rps']} req/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
-                  f"errors {row['errors']}  connections {row['connections_per_worker']}")  # fmt: skip
+                  f"errors {row['errors']}  connections {row['connections_per_worker']}  "
+                  f"CPU {cpu_text(row['cpu_ms_per_request'])}")  # fmt: skip
             if scenario in captured:
                 row.update(measure_ceiling(scenario, method, captured[scenario], args))
             if scenario in peers:
