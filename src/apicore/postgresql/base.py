@@ -1,11 +1,14 @@
-"""Django's PostgreSQL backend, with a cheaper check of pooled connections: DATABASES' ENGINE "apicore.postgresql"."""
+"""Django's PostgreSQL backend, with a cheaper check of pooled connections and timestamps read by psycopg's C
+loader: DATABASES' ENGINE "apicore.postgresql"."""
 
 import time
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, psycopg_any
+from psycopg import adapt
+from psycopg._cmodule import _psycopg
 from psycopg_pool import ConnectionPool
 
-__all__ = ["DatabaseWrapper", "check_connection"]
+__all__ = ["DatabaseWrapper", "TimestamptzLoader", "check_connection"]
 
 # A connection checked this recently is handed out unchecked: the check is a round trip to the database, and on
 # every request it was as much work for the database as a record's read. A connection that broke within the window
@@ -24,7 +27,31 @@ def check_connection(conn) -> None:
     conn._omnitron_checked_at = now
 
 
+class TimestamptzLoader(psycopg_any.BaseTzLoader):
+    """Django's timestamptz loader (psycopg's Python parser, then `tzinfo=timezone`), answered by psycopg's C
+    parser where that is the same value: when the session's time zone is the `timezone` object itself (UTC, as
+    Django sets it), the C loader's datetime already carries it. A page of 100 detailed customers reads 300
+    timestamps; the Python parser was an eighth of its time, the C one about a twentieth of that.
+    """
+
+    def __init__(self, oid, context=None):
+        super().__init__(oid, context)
+        # psycopg's Python loader keeps the session's time zone in `_timezone` (psycopg is pinned; a test holds it).
+        if _psycopg is not None and getattr(self, "_timezone", None) is self.timezone:
+            # The C loader's own `load`: psycopg calls it with no Python frame in between.
+            self.load = _psycopg.TimestamptzLoader(oid, context).load
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        # Django's adapters for this time zone (a shared template, copied, not changed), with the loader above.
+        params["context"] = adapt.AdaptersMap(params["context"])
+        params["context"].register_loader(
+            "timestamptz", type("TimestamptzLoader", (TimestamptzLoader,), {"timezone": self.timezone})
+        )
+        return params
+
     @property
     def pool(self):
         pool = super().pool
