@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Count, F, Q, Sum
 
 from apicore.compiled import Precompiled
-from apicore.models import VersionedModel
+from apicore.models import BaseModel, VersionedModel
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
@@ -109,7 +109,7 @@ class Order(VersionedModel):
         return self.number
 
 
-class Refund(models.Model):
+class Refund(BaseModel):
     order = models.ForeignKey(Order, models.PROTECT, related_name="refunds")
     amount = models.DecimalField(**MONEY)
     reason = models.TextField(blank=True)
