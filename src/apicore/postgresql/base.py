@@ -1,6 +1,7 @@
 """Django's PostgreSQL backend, with a cheaper check of pooled connections and timestamps read by psycopg's C
 loader: DATABASES' ENGINE "apicore.postgresql"."""
 
+import functools
 import time
 
 from django.db.backends.postgresql import base, psycopg_any
@@ -42,14 +43,19 @@ class TimestamptzLoader(psycopg_any.BaseTzLoader):
             self.load = _psycopg.TimestamptzLoader(oid, context).load
 
 
+@functools.cache
+def _adapters(template: adapt.AdaptersMap, timezone) -> adapt.AdaptersMap:
+    """Django's adapters for `timezone` (its shared template, copied, not changed), with the loader above."""
+    adapters = adapt.AdaptersMap(template)
+    adapters.register_loader("timestamptz", type("TimestamptzLoader", (TimestamptzLoader,), {"timezone": timezone}))
+    return adapters
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self):
+        # Django asks for them on every request, taking a connection from the pool: one map per template and zone.
         params = super().get_connection_params()
-        # Django's adapters for this time zone (a shared template, copied, not changed), with the loader above.
-        params["context"] = adapt.AdaptersMap(params["context"])
-        params["context"].register_loader(
-            "timestamptz", type("TimestamptzLoader", (TimestamptzLoader,), {"timezone": self.timezone})
-        )
+        params["context"] = _adapters(params["context"], self.timezone)
         return params
 
     @property
