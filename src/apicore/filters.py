@@ -213,6 +213,12 @@ class FilterSet(DRFFilterSet):
         super().__init__(data, *args, prefix=prefix, **kwargs)
 
     @classmethod
+    def names_a_filter(cls, param: str) -> bool:
+        """Whether the query parameter `param` can reach a filter: it starts with a filter's name (as __init__ keeps
+        them) or names a JSON column's key."""
+        return param.startswith((*cls.base_filters, *(f"{field}__" for field in getattr(cls.Meta, "json_fields", ()))))
+
+    @classmethod
     def filter_for_field(cls, field, field_name, lookup_expr=None):
         if isinstance(field, models.DateTimeField) and (lookup_expr or "").split("__")[0] == "date":
             return DateOfDateTimeFilter(field_name=field_name, lookup_expr=lookup_expr)
@@ -247,6 +253,8 @@ class FilterSet(DRFFilterSet):
 
 
 class FilterBackend(DjangoFilterBackend):
+    filterset_base = FilterSet  # for a view naming `filterset_fields` only
+
     def filter_queryset(self, request, queryset, view):
         if not request.query_params:
             # Nothing to filter by; django-filter would still build a form class for every request (a record's GET).
@@ -254,4 +262,8 @@ class FilterBackend(DjangoFilterBackend):
         for name, values in request.query_params.lists():
             if "\x00" in name or any("\x00" in value for value in values):
                 raise ValidationError({name: ["Null characters are not allowed."]}, code="null_characters_not_allowed")
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or not any(map(filterset_class.names_a_filter, request.query_params)):
+            # Only a page and its size (or parameters naming no filter, which DRF ignores): no form to build.
+            return queryset
         return super().filter_queryset(request, queryset, view)

@@ -600,6 +600,8 @@ def test_several_invalid_values_are_all_named(api):
         {"unknown\x00": "x"},
         {"pk__in": "1\x00"},
         {"created_date__date": "2024-03-10\x00"},
+        {"page": "1\x00"},
+        {"limit": "\x00"},
     ],
 )
 @pytest.mark.parametrize("url", [CUSTOMERS, DETAILED])
@@ -713,6 +715,41 @@ def test_detailed_invalid_value_is_400(api, param, value):
 def test_detailed_ignores_unknown_parameters(api):
     everyone = pks(*CustomerFactory.create_batch(2))
     assert found(api, {"colour": "red"}, DETAILED) == everyone
+
+
+@pytest.fixture
+def filter_sets(monkeypatch):
+    """The filter sets the requests build."""
+    built = []
+    real = CustomerFilterSet.__init__
+
+    def building(self, *args, **kwargs):
+        built.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CustomerFilterSet, "__init__", building)
+    return built
+
+
+@pytest.mark.parametrize("url", [CUSTOMERS, DETAILED])
+def test_a_page_and_its_size_alone_build_no_filter_set(api, filter_sets, url):
+    first, second = CustomerFactory(), CustomerFactory()
+    assert listed(api, {"page": 2, "limit": 1}, url) == [second.pk]
+    assert listed(api, {"colour": "red", "limit": 1}, url) == [first.pk]  # a parameter naming no filter
+    assert filter_sets == []
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [({"email": "b@example.com"}, ["b"]), ({"attributes__color": "red"}, ["a"]), ({"sort": "-email"}, ["b", "a"])],
+)
+def test_a_parameter_naming_a_filter_builds_the_filter_set(api, filter_sets, params, expected):
+    by_email = {
+        "a": CustomerFactory(email="a@example.com", attributes={"color": "red"}),
+        "b": CustomerFactory(email="b@example.com"),
+    }
+    assert listed(api, params) == [by_email[name].pk for name in expected]
+    assert len(filter_sets) == 1
 
 
 def test_an_offset_postgresql_cannot_store_is_converted_to_utc_first(api):
