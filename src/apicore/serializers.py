@@ -1,8 +1,10 @@
 """Serializer policy shared by every resource: JSON objects, bounded and free of NUL characters; lean reads."""
 
 import datetime
+import keyword
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cached_property
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -150,6 +152,52 @@ def _representation_plan(serializer) -> list[tuple]:
     return plan
 
 
+def _representer(serializer_class, plan: list[tuple]) -> Callable:
+    """`plan` as one function `(serializer, instance, tz) -> dict`, the steps of each field written out in order:
+    a loop over the plan spent more on choosing each field's step than on the steps (100 customers: 1.6 ms against
+    0.9 ms). Names and fields come from the serializer's class, never from a request."""
+    env = {"iso": _iso_datetime, "drf": _drf_field}
+    lines = ["def represent(self, instance, tz):", "    r = {}"]
+    for i, (name, attname, kind, field) in enumerate(plan):
+        env[f"f{i}"], env[f"a{i}"], key = field, attname, repr(name)
+        if attname is None:
+            lines.append(f"    drf(self, {key}, instance, r)")
+            continue
+        if kind is METHOD:
+            lines.append(f"    r[{key}] = getattr(self, f{i})(instance)")
+            continue
+        plain = attname.isidentifier() and not keyword.iskeyword(attname)
+        lines.append(f"    v = instance.{attname}" if plain else f"    v = getattr(instance, a{i})")
+        if kind is object:
+            lines.append(f"    r[{key}] = v")
+        elif kind is NESTED:
+            lines.append(f"    r[{key}] = None if v is None else self._represent_related({key}, f{i}, v)")
+        elif kind is ISO_DATETIME:
+            lines.append(
+                f"    r[{key}] = None if v is None else iso(v, tz, f{i}) "
+                f"if tz is not None and v.utcoffset() is not None else f{i}.to_representation(v)"
+            )
+        elif isinstance(kind, type):
+            env[f"t{i}"] = kind
+            lines.append(f"    r[{key}] = v if v is None or type(v) is t{i} else f{i}.to_representation(v)")
+        else:
+            lines.append(f"    r[{key}] = None if v is None else f{i}.to_representation(v)")
+    lines.append("    return r")
+    exec(compile("\n".join(lines), f"<representation of {serializer_class.__qualname__}>", "exec"), env)
+    return env["represent"]
+
+
+def _drf_field(serializer, name: str, instance, representation: dict) -> None:
+    """One field the way DRF's Serializer.to_representation goes through it."""
+    field = serializer.fields[name]
+    try:
+        attribute = field.get_attribute(instance)
+    except SkipField:
+        return
+    check_for_none = attribute.pk if isinstance(attribute, relations.PKOnlyObject) else attribute
+    representation[name] = None if check_for_none is None else field.to_representation(attribute)
+
+
 def _iso_datetime(value: datetime.datetime, tz, field) -> str:
     """DRF's DateTimeField.to_representation (ISO 8601) of an aware datetime, `tz` the current time zone: what DRF
     looks up for every value (a context-local read) is looked up once per record."""
@@ -160,6 +208,23 @@ def _iso_datetime(value: datetime.datetime, tz, field) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def _current_timezone():
+    return timezone.get_current_timezone() if settings.USE_TZ else None
+
+
+class ListState:
+    """What one list's records share. A page of customers names a few channels: each related record is represented
+    once, by (field, id), and its representation shared by the rows naming it (read-only). The current time zone is
+    looked up once (a context-local read, 3 µs, was a fifth of representing a customer)."""
+
+    def __init__(self):
+        self.related: dict[tuple, dict] = {}
+
+    @cached_property
+    def timezone(self):
+        return _current_timezone()
+
+
 class ModelSerializer(serializers.ModelSerializer):
     """`input_aliases` maps other accepted spellings of a field to its name (the first spelling wins).
 
@@ -167,8 +232,8 @@ class ModelSerializer(serializers.ModelSerializer):
 
     A record is represented as DRF's Serializer.to_representation would, key for key and value for value, but plain
     columns are read straight from the instance (_representation_plan, made once per class from a fresh instance,
-    so the fields must neither depend on a serializer's arguments nor be changed on an instance): DRF's generic
-    attribute lookup per field and value was most of the time a list took.
+    so the fields must neither depend on a serializer's arguments nor be changed on an instance, and written out as
+    one function, _representer): DRF's generic attribute lookup per field and value was most of the time a list took.
     """
 
     serializer_field_mapping = {
@@ -177,14 +242,14 @@ class ModelSerializer(serializers.ModelSerializer):
     }
     input_aliases: dict[str, str] = {}
     _plans: dict[type, list[tuple]] = {}
-    # A list's records share related records (a page of customers, a few channels): within one list each related
-    # record is represented once, by (field, id), and its representation shared by the rows naming it (read-only).
-    _related: dict | None = None
+    _representers: dict[type, Callable] = {}
+    # What a list's records share (ListState); None outside a list.
+    _list: "ListState | None" = None
 
     @classmethod
     def many_init(cls, *args, **kwargs):
         serializer = super().many_init(*args, **kwargs)
-        serializer.child._related = {}
+        serializer.child._list = ListState()
         return serializer
 
     @classmethod
@@ -194,45 +259,25 @@ class ModelSerializer(serializers.ModelSerializer):
             plan = cls._plans[cls] = _representation_plan(cls())
         return plan
 
+    @classmethod
+    def representer(cls) -> Callable:
+        represent = cls._representers.get(cls)
+        if represent is None:
+            represent = cls._representers[cls] = _representer(cls, cls.plan())
+        return represent
+
     def to_representation(self, instance):
         if not isinstance(instance, self.Meta.model):  # validated data, for one
             return super().to_representation(instance)
-        plan = self.plan()
-        representation = {}
-        tz = timezone.get_current_timezone() if settings.USE_TZ else None
-        for name, attname, stored_type, field in plan:
-            if attname is None:  # DRF's way (Serializer.to_representation)
-                field = self.fields[name]
-                try:
-                    attribute = field.get_attribute(instance)
-                except SkipField:
-                    continue
-                check_for_none = attribute.pk if isinstance(attribute, relations.PKOnlyObject) else attribute
-                representation[name] = None if check_for_none is None else field.to_representation(attribute)
-                continue
-            if stored_type is METHOD:
-                representation[name] = getattr(self, field)(instance)
-                continue
-            value = getattr(instance, attname)
-            if value is None:
-                representation[name] = None
-            elif stored_type is object or type(value) is stored_type:
-                representation[name] = value
-            elif stored_type is NESTED:
-                representation[name] = self._represent_related(name, field, value)
-            elif stored_type is ISO_DATETIME and tz is not None and value.utcoffset() is not None:
-                representation[name] = _iso_datetime(value, tz, field)
-            else:
-                representation[name] = field.to_representation(value)
-        return representation
+        return self.representer()(self, instance, _current_timezone() if self._list is None else self._list.timezone)
 
     def _represent_related(self, name: str, field, record):
-        if self._related is None:
+        if self._list is None:
             return field.to_representation(record)
         key = (name, record.pk)
-        representation = self._related.get(key)
+        representation = self._list.related.get(key)
         if representation is None:
-            representation = self._related[key] = field.to_representation(record)
+            representation = self._list.related[key] = field.to_representation(record)
         return representation
 
     def to_internal_value(self, data):

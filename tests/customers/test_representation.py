@@ -1,12 +1,14 @@
 """The lean representation (apicore.serializers.ModelSerializer) and the orjson renderer (apicore.renderers) answer
 exactly what DRF's own Serializer.to_representation and JSONRenderer would: same bytes, same ETags."""
 
+import contextlib
 import datetime
 import json
 from decimal import Decimal
 from functools import cached_property
 
 import pytest
+from django.utils import timezone
 from rest_framework import renderers, serializers
 
 from apicore import renderers as fast_renderers
@@ -125,14 +127,31 @@ def test_every_record_is_represented_as_drf_does(rich, serializer_class, monkeyp
     # An instance as a caller might build it, values not yet of their column's type: DRF's conversions still apply.
     if model is Customer:
         records.append(Customer(pk=7, email="x@example.com", is_active=1, channel_code=12, date_joined=None))
-    lean = [serializer_class(record).data for record in records]
-    lean_many = serializer_class(records, many=True).data
-    monkeypatch.setattr(ModelSerializer, "to_representation", serializers.ModelSerializer.to_representation)
-    drf = [serializer_class(record).data for record in records]
-    for mine, theirs in zip([*lean, *lean_many], [*drf, *drf], strict=True):
-        assert list(mine.items()) == list(theirs.items())
-        assert [type(value) for value in mine.values()] == [type(value) for value in theirs.values()]
-        assert renderers.JSONRenderer().render(mine) == renderers.JSONRenderer().render(theirs)
+        records.append(Customer.objects.defer("first_name", "created_date", "channel").get(pk=records[0].pk))
+    # In another time zone than the default, as DRF's DateTimeField answers when one is activated.
+    for zone in (None, "Europe/Istanbul"):
+        with timezone.override(zone) if zone else contextlib.nullcontext():
+            lean = [serializer_class(record).data for record in records]
+            lean_many = serializer_class(records, many=True).data
+            with monkeypatch.context() as patched:
+                patched.setattr(ModelSerializer, "to_representation", serializers.ModelSerializer.to_representation)
+                drf = [serializer_class(record).data for record in records]
+        for mine, theirs in zip([*lean, *lean_many], [*drf, *drf], strict=True):
+            assert list(mine.items()) == list(theirs.items())
+            assert [type(value) for value in mine.values()] == [type(value) for value in theirs.values()]
+            assert renderers.JSONRenderer().render(mine) == renderers.JSONRenderer().render(theirs)
+    if model is Customer:  # the zone was applied: the same instant, written with Istanbul's offset
+        assert lean[0]["date_joined"].endswith("+03:00")
+
+
+def test_a_list_looks_up_the_time_zone_once(rich, monkeypatch):
+    customers = list(Customer.objects.all())
+    lookups = []
+    real = timezone.get_current_timezone
+    monkeypatch.setattr(timezone, "get_current_timezone", lambda: lookups.append(1) or real())
+    data = CustomerSerializer(customers, many=True).data
+    assert len(data) == len(customers) > 1
+    assert len(lookups) == 1
 
 
 def test_plain_columns_skip_drfs_field_machinery():
