@@ -1,6 +1,7 @@
 """Query-string filtering shared by every list: strict values, date ranges, JSON-key lookups, `sort`."""
 
 import datetime
+import functools
 import json
 import math
 
@@ -232,7 +233,7 @@ class FilterSet(DRFFilterSet):
     def names_a_filter(cls, param: str) -> bool:
         """Whether the query parameter `param` can reach a filter: it starts with a filter's name (as __init__ keeps
         them) or names a JSON column's key."""
-        return param.startswith((*cls.base_filters, *(f"{field}__" for field in getattr(cls.Meta, "json_fields", ()))))
+        return param.startswith(_filter_prefixes(cls))
 
     @classmethod
     def filter_for_field(cls, field, field_name, lookup_expr=None):
@@ -268,18 +269,23 @@ class FilterSet(DRFFilterSet):
         return query
 
 
+@functools.cache
+def _filter_prefixes(filterset_class: type[FilterSet]) -> tuple[str, ...]:
+    """What a parameter naming one of the class's filters starts with (FilterSet.names_a_filter)."""
+    json_keys = (f"{field}__" for field in getattr(filterset_class.Meta, "json_fields", ()))
+    return (*filterset_class.base_filters, *json_keys)
+
+
 class FilterBackend(DjangoFilterBackend):
     filterset_base = FilterSet  # for a view naming `filterset_fields` only
 
     def filter_queryset(self, request, queryset, view):
-        if not request.query_params:
-            # Nothing to filter by; django-filter would still build a form class for every request (a record's GET).
-            return queryset
         for name, values in request.query_params.lists():
             if "\x00" in name or any("\x00" in value for value in values):
                 raise ValidationError({name: ["Null characters are not allowed."]}, code="null_characters_not_allowed")
         filterset_class = self.get_filterset_class(view, queryset)
         if filterset_class is None or not any(map(filterset_class.names_a_filter, request.query_params)):
-            # Only a page and its size (or parameters naming no filter, which DRF ignores): no form to build.
+            # No parameter, only a page and its size, or parameters naming no filter (which DRF ignores): django-filter
+            # would still build a form class, on every record's GET and every unfiltered page.
             return queryset
         return super().filter_queryset(request, queryset, view)

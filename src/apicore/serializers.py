@@ -200,7 +200,7 @@ def _drf_field(serializer, name: str, instance, representation: dict) -> None:
 
 def _iso_datetime(value: datetime.datetime, tz, field) -> str:
     """DRF's DateTimeField.to_representation (ISO 8601) of an aware datetime, `tz` the current time zone: what DRF
-    looks up for every value (a context-local read) is looked up once per record."""
+    looks up for every value (a context-local read) is looked up once per list (ListState), else once per record."""
     try:
         text = value.astimezone(tz).isoformat()
     except OverflowError:
