@@ -1,7 +1,8 @@
-"""What only the production server (gunicorn) can show: long request lines, chunked bodies, redirects."""
+"""What only the production server (gunicorn) can show: long request lines, chunked bodies, redirects, keep-alive."""
 
 import http.client
 import json
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -70,3 +71,24 @@ def test_post_without_trailing_slash_is_redirected_with_308(omnitron_server):
     assert response.status == 308
     assert response.getheader("Location") == "/api/v1/customers/"
     assert response.getheader("Content-Type") == "application/json"
+
+
+def test_idle_connection_outlives_a_load_balancers_pause(omnitron_server):
+    # gunicorn's own default closes a connection idle for 2 s; a client (or a load balancer) reusing it then fails.
+    address = urlsplit(omnitron_server.url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    headers = {"Authorization": f"Token {omnitron_server.token}"}
+    try:
+        conn.request("GET", "/api/v1/active_user/", headers=headers)
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 200
+        sock = conn.sock
+        time.sleep(3)
+        conn.request("GET", "/api/v1/active_user/", headers=headers)
+        second = conn.getresponse()
+        second.read()
+        assert second.status == 200
+        assert conn.sock is sock  # the same connection, not a new one
+    finally:
+        conn.close()

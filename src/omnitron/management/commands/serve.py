@@ -6,6 +6,10 @@ from django.core.management.base import BaseCommand
 # one worker per CPU, a few busy connections all accepted by one worker leave the other cores idle (measured: 4 of 4
 # on one of 2 workers halved the requests served). Twice as many workers let the OS spread busy ones over the cores.
 WORKERS_PER_CPU = 2
+# Seconds an idle client connection stays open. Longer than the idle timeout of the load balancers in front of it
+# (60 s is common): the one that closes an idle connection must be the client side, else a request sent on it just
+# as the server closes it fails. gunicorn's 2 s default is meant for clients connecting directly.
+KEEPALIVE = 75
 
 
 class Command(BaseCommand):
@@ -23,8 +27,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threads", type=int, default=int(os.environ.get("OMNITRON_THREADS", "2")), help="threads per worker"
         )
+        parser.add_argument(
+            "--keepalive",
+            type=int,
+            default=int(os.environ.get("OMNITRON_KEEPALIVE", str(KEEPALIVE))),
+            help=f"seconds an idle connection stays open (default: OMNITRON_KEEPALIVE, else {KEEPALIVE})",
+        )
 
-    def handle(self, *args, host, port, workers, threads, **options):
+    def handle(self, *args, host, port, workers, threads, keepalive, **options):
         from gunicorn.app.base import BaseApplication
 
         from omnitron.wsgi import application
@@ -34,6 +44,7 @@ class Command(BaseCommand):
             "workers": workers,
             "worker_class": "gthread",
             "threads": threads,
+            "keepalive": keepalive,
             # `pk__in` with 1000 ids makes a request line of about 16 KB; gunicorn's cap is 8 KB
             # unless the limit is lifted (0 still bounds the line at 1 MB).
             "limit_request_line": 0,
