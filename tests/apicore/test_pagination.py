@@ -360,3 +360,44 @@ def test_a_broad_range_on_dates_not_following_the_id_walks_the_ids(api, dated, s
     matching = sorted(c.pk for n, c in enumerate(dated) if n * 31 % 60 >= 30)
     assert [row["pk"] for row in response.json()] == matching[:10]
     assert not any(SORTED_BY_THE_DATABASE in query for query in customer_queries(queries))
+
+
+# --- A filtered page in the id order: sorted by the database when the planner expects few matches ----------------
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, lambda c: c[:10]),
+        ({"sort": "-id"}, lambda c: c[::-1][:10]),
+        ({"limit": 5, "page": 3}, lambda c: c[10:15]),
+        ({"limit": 5, "page": 2, "sort": "-id"}, lambda c: c[::-1][5:10]),
+    ],
+)
+@pytest.mark.parametrize("exact_count_limit", [20, 5], ids=["few-expected", "many-expected"])
+def test_a_filtered_page_answers_its_rows_in_the_id_order(api, large, settings, exact_count_limit, params, expected):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = exact_count_limit
+    response = api.get(CUSTOMERS, {"email__startswith": "customer", **params})
+    assert response.status_code == 200
+    assert [row["pk"] for row in response.json()] == [c.pk for c in expected(large)]
+
+
+@postgresql_only
+@pytest.mark.parametrize(
+    ("exact_count_limit", "sorted_by_the_database"),
+    [
+        (20, True),  # 25 expected, at most twice the limit: the filter's index finds them, the database sorts them
+        (5, False),  # past twice the limit: walking the ids meets a page's worth of matches soon
+    ],
+)
+def test_a_filtered_page_is_sorted_by_the_database_when_few_matches_are_expected(
+    api, large, settings, exact_count_limit, sorted_by_the_database
+):
+    # The walk is the planner's choice when it expects the matches spread over the ids; expecting more than there
+    # are (a prefix straddling a histogram bound is estimated at a whole bucket), it passes every row before them.
+    settings.OMNITRON_EXACT_COUNT_LIMIT = exact_count_limit
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(CUSTOMERS, {"email__startswith": "customer"})
+    assert response.status_code == 200
+    (page,) = [query for query in customer_queries(queries) if "COUNT(" not in query.upper()]
+    assert (SORTED_BY_THE_DATABASE in page) is sorted_by_the_database
