@@ -121,13 +121,21 @@ class EstimatingPaginator(Paginator):
         return int(plan[0]["Plan"]["Plan Rows"]) if plan else None
 
     @cached_property
+    def few_expected(self) -> bool:
+        """Whether the planner expects at most twice the exact-count limit of matches: few enough to count them, and
+        to have them found by the filter's own index rather than by walking the ids."""
+        return (
+            self.estimate is not None and self.estimate <= settings.OMNITRON_EXACT_COUNT_LIMIT * TRUSTED_ESTIMATE_FACTOR
+        )
+
+    @cached_property
     def count(self) -> int:
         limit = settings.OMNITRON_EXACT_COUNT_LIMIT
         queryset = self.object_list
         estimate = self.estimate
         if estimate is None:
             return super().count
-        if estimate <= limit * TRUSTED_ESTIMATE_FACTOR:
+        if self.few_expected:
             # Counting stops after limit + 1 rows: cheap whatever the table's size.
             bounded = queryset.order_by()[: limit + 1].count()
             if bounded <= limit:
@@ -163,11 +171,11 @@ class EstimatingPaginator(Paginator):
         sorted_by_the_database = (F("pk") + 0).desc() if descending else (F("pk") + 0).asc()
         ranges = _ranges(query.where, {})
         if not ranges:
-            if self.estimate <= limit * TRUSTED_ESTIMATE_FACTOR:
-                return list(queryset.order_by(sorted_by_the_database)[offset : offset + size])
-            return list(queryset[offset : offset + size])
+            return list(
+                (queryset.order_by(sorted_by_the_database) if self.few_expected else queryset)[offset : offset + size]
+            )
         field, bounds = next(iter(ranges.items()))
-        if self.estimate <= limit * TRUSTED_ESTIMATE_FACTOR:
+        if self.few_expected:
             ids = list(queryset.order_by(field.attname).values_list("pk", flat=True)[: limit + 1])
             if len(ids) <= limit:  # every match: sorted here, the page read by id, the count known
                 ids.sort(reverse=descending)
