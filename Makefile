@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 serve: install
 	$(BIN)/omnitron migrate --noinput
 	$(BIN)/omnitron collectstatic --noinput --verbosity 0
-	$(BIN)/omnitron ensure_admin --url http://$(HOST):$(PORT)
+	$(BIN)/omnitron ensure_admin --url $(if $(OMNITRON_CERTFILE),https,http)://$(HOST):$(PORT)
 	$(BIN)/omnitron serve --host $(HOST) --port $(PORT)
 
 test: install

@@ -14,6 +14,7 @@ import re
 
 import django_filters
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import RegexValidator
 from drf_spectacular import openapi
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
@@ -21,6 +22,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSe
 from drf_spectacular.plumbing import ResolvedComponent, build_parameter_type
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.permissions import DjangoModelPermissions
 
 from apicore.filters import BIGINT_MAX
@@ -309,9 +311,35 @@ class AutoSchema(openapi.AutoSchema):
         schema = super()._map_basic_serializer(serializer, direction)
         for name, prop in schema.get("properties", {}).items():
             schema["properties"][name] = blank_allowed(prop)
+        if direction == "request" and self.method != "PATCH":
+            for name, default in model_defaults(serializer).items():
+                prop = schema["properties"][name]
+                prop.setdefault("default", default)
+                note = "Left out on create, it takes this default; left out of a PUT, it keeps its stored value."
+                prop["description"] = " ".join(filter(None, [prop.get("description"), note]))
         if serializer.__class__.__doc__ is None:  # not the docstring of a base class
             schema.pop("description", None)
         return schema
+
+
+def model_defaults(serializer) -> dict:
+    """The value an optional field of a ModelSerializer takes on create when a request leaves it out: its model
+    field's constant default (DRF's ModelSerializer makes such a field optional and leaves the default to the model,
+    so drf-spectacular cannot see it)."""
+    model = getattr(getattr(serializer, "Meta", None), "model", None)
+    if model is None:
+        return {}
+    defaults = {}
+    for name, field in serializer.fields.items():
+        if field.read_only or field.required or field.default is not empty:
+            continue
+        try:
+            column = model._meta.get_field(field.source)
+        except FieldDoesNotExist:
+            continue
+        if column.has_default() and not callable(column.default):
+            defaults[name] = column.default
+    return defaults
 
 
 BLANK = {"type": "string", "maxLength": 0}

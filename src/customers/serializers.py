@@ -52,7 +52,9 @@ class CustomerSerializer(ModelSerializer):
         )
         read_only_fields = ("created_date", "modified_date")
         extra_kwargs = {
-            **{name: {"required": True} for name in ("is_active", "email_allowed", "sms_allowed", "call_allowed")},
+            # The consent flags are left to DRF: optional, the model's default (false) on create, and on PUT an
+            # omitted flag keeps its stored value (channel-app's get-or-create sends none of them).
+            "is_active": {"required": True},
             # One of the choices or null, as the contract's enums say; the model's blank=True is for the admin.
             "gender": {"allow_blank": False},
             "user_type": {"allow_blank": False},

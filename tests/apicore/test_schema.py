@@ -284,3 +284,17 @@ def test_blank_strings_the_server_accepts_are_valid_in_the_document(anon):
             assert {"type": "string", "maxLength": 0} not in schema.get("oneOf", []), (name, field)
     last_name = doc["components"]["schemas"]["PatchedCustomerRequest"]["properties"]["last_name"]
     assert jsonschema_rs.validator_for(last_name).is_valid("")
+
+
+@pytest.mark.parametrize("name", ["CustomerRequest", "ChannelCustomerRequest"])
+def test_consent_flags_are_optional_on_create_and_default_to_false(anon, name):
+    """channel-app creates customers without them; the model's default is documented, the PATCH body has none."""
+    schemas = anon.get(SCHEMA).json()["components"]["schemas"]
+    body, patched = schemas[name], schemas[f"Patched{name}"]
+    assert set(body["required"]) == {"email", "channel_code", "is_active"}
+    for flag in ("email_allowed", "sms_allowed", "call_allowed"):
+        assert body["properties"][flag]["type"] == "boolean"
+        assert body["properties"][flag]["default"] is False
+        assert "PUT" in body["properties"][flag]["description"]
+        assert "default" not in patched["properties"][flag]  # an omitted field of a PATCH is left as stored
+    assert "default" not in body["properties"]["is_active"]  # required: no default applies

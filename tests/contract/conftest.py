@@ -5,10 +5,12 @@ database (a fresh PostgreSQL database when DATABASE_URL points at PostgreSQL, el
 """
 
 import contextlib
+import http.client
 import json
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -89,6 +91,38 @@ class OmnitronServer:
     seeded: dict
     log: Path
     env: dict
+    tls: "TLSFiles | None" = None
+
+    def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
+        """A new connection to the server: HTTPS trusting its certificate's CA when it serves HTTPS."""
+        address = urlsplit(self.url)
+        if self.tls is None:
+            return http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+        context = ssl.create_default_context(cafile=str(self.tls.cafile))
+        return http.client.HTTPSConnection(address.hostname, address.port, timeout=timeout, context=context)
+
+
+@dataclass
+class TLSFiles:
+    """A server certificate for 127.0.0.1 and localhost, and the throwaway CA that signed it (for clients to trust)."""
+
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> "TLSFiles":
+        import trustme
+
+        ca = trustme.CA()
+        server = ca.issue_cert("127.0.0.1", "localhost")
+        files = cls(directory / "server.pem", directory / "server.key", directory / "ca.pem")
+        server.cert_chain_pems[0].write_to_path(str(files.certfile))
+        for pem in server.cert_chain_pems[1:]:
+            pem.write_to_path(str(files.certfile), append=True)
+        server.private_key_pem.write_to_path(str(files.keyfile))
+        ca.cert_pem.write_to_path(str(files.cafile))
+        return files
 
 
 def _free_port() -> int:
@@ -153,10 +187,13 @@ def omnitron_server(contract_database_url, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def start_server(database_url: str, workdir: Path, extra_env: dict | None = None) -> Iterator[OmnitronServer]:
+def start_server(
+    database_url: str, workdir: Path, extra_env: dict | None = None, tls: TLSFiles | None = None
+) -> Iterator[OmnitronServer]:
     """`omnitron serve` on a free port over a migrated, seeded database; terminated afterwards, whatever happens.
 
-    `extra_env` (e.g. OMNITRON_LIST_FORMAT=paginated) is applied last, over the cleaned environment.
+    `extra_env` (e.g. OMNITRON_LIST_FORMAT=paginated) is applied last, over the cleaned environment. With `tls`,
+    the server answers HTTPS only (`--certfile`, `--keyfile`).
     """
     env = {
         key: value
@@ -177,19 +214,22 @@ def start_server(database_url: str, workdir: Path, extra_env: dict | None = None
     token = seeded.pop("token")
 
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     log = workdir / "server.log"
+    serve = [*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    if tls:
+        serve += ["--certfile", str(tls.certfile), "--keyfile", str(tls.keyfile)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            serve,
             env=env,
             cwd=workdir,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_until_up(process, f"{url}/api/v1/customers/", log)
-        yield OmnitronServer(url=url, token=token, seeded=seeded, log=log, env=env)
+        _wait_until_up(process, f"{url}/api/v1/customers/", log, tls)
+        yield OmnitronServer(url=url, token=token, seeded=seeded, log=log, env=env, tls=tls)
     finally:
         process.terminate()  # gunicorn's master stops its workers on SIGTERM
         try:
@@ -199,13 +239,14 @@ def start_server(database_url: str, workdir: Path, extra_env: dict | None = None
             process.wait(timeout=10)
 
 
-def _wait_until_up(process: subprocess.Popen, url: str, log: Path) -> None:
+def _wait_until_up(process: subprocess.Popen, url: str, log: Path, tls: TLSFiles | None = None) -> None:
+    context = ssl.create_default_context(cafile=str(tls.cafile)) if tls else None
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text(errors='replace')}")
         try:
-            urllib.request.urlopen(url, timeout=2)
+            urllib.request.urlopen(url, timeout=2, context=context)
             return
         except urllib.error.HTTPError:  # 401 without a token: it answers
             return

@@ -1,4 +1,4 @@
-"""The published Customers contract with exactly the six defects of contract/NOTES.md fixed.
+"""The published Customers contract with exactly the seven defects of contract/NOTES.md fixed.
 
 `corrected_document()` loads contract/omnitron-customers.openapi.json and returns a corrected copy; the
 published file is never modified. Each fix is one function below, named after what it fixes and citing the
@@ -11,7 +11,15 @@ import copy
 import json
 from pathlib import Path
 
-__all__ = ["BIGINT_MAX", "CREATED_DATE_LOOKUPS", "LIMIT_MAX", "PUBLISHED", "corrected_document", "load_published"]
+__all__ = [
+    "BIGINT_MAX",
+    "CONSENT_FLAGS",
+    "CREATED_DATE_LOOKUPS",
+    "LIMIT_MAX",
+    "PUBLISHED",
+    "corrected_document",
+    "load_published",
+]
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "contract" / "omnitron-customers.openapi.json"
 
@@ -130,6 +138,21 @@ def fix_created_date_lookups(doc: dict) -> None:
         operation["parameters"][at:at] = refs
 
 
+# Defect 7: the create and replace bodies reuse `Customer`, whose `required` names the consent flags; the production
+# service defaults them to false on create. The bodies get a copy that does not require them; answers keep `Customer`.
+CONSENT_FLAGS = ("email_allowed", "sms_allowed", "call_allowed")
+WRITE_BODIES = (("/api/v1/customers/", "post"), ("/api/v1/customers/{id}/", "put"))
+
+
+def fix_consent_flags_optional_on_write(doc: dict) -> None:
+    body = copy.deepcopy(doc["components"]["schemas"]["Customer"])
+    body["required"] = [name for name in body["required"] if name not in CONSENT_FLAGS]
+    doc["components"]["schemas"]["CustomerWrite"] = body
+    for path, method in WRITE_BODIES:
+        content = doc["paths"][path][method]["requestBody"]["content"]["application/json"]
+        content["schema"] = {"$ref": "#/components/schemas/CustomerWrite"}
+
+
 FIXES = (
     fix_customer_pk_type,  # 1
     fix_customer_detailed,  # 2 (after 1: copies Customer's properties)
@@ -139,6 +162,7 @@ FIXES = (
     fix_limit_maximum,  # 6
     fix_integer_parameter_bounds,  # 6
     fix_created_date_lookups,  # 6
+    fix_consent_flags_optional_on_write,  # 7 (after 1: copies Customer)
 )
 
 

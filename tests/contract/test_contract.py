@@ -8,6 +8,7 @@ import pytest
 from tests.contract.conftest import run_schemathesis
 from tests.contract.corrected import (
     BIGINT_MAX,
+    CONSENT_FLAGS,
     CREATED_DATE_LOOKUPS,
     LIMIT_MAX,
     corrected_document,
@@ -36,6 +37,9 @@ ALLOWED_CHANGES = {
     f"{CP}/id_path/schema/maximum": 6,
     **{f"{CP}/{name}": 6 for name in CREATED_DATE_LOOKUPS},
     **{f"{operation}/parameters": 6 for operation in LISTS},
+    "/components/schemas/CustomerWrite": 7,
+    "/paths/~1api~1v1~1customers~1/post/requestBody/content/application~1json/schema/$ref": 7,
+    "/paths/~1api~1v1~1customers~1{id}~1/put/requestBody/content/application~1json/schema/$ref": 7,
 }
 
 
@@ -217,8 +221,6 @@ def test_defect_4_partial_update_requires_nothing(published, corrected):
     assert patch["schema"] == {"$ref": "#/components/schemas/PatchedCustomer"}
     assert "required" not in patched
     assert patched == {k: v for k, v in corrected["components"]["schemas"]["Customer"].items() if k != "required"}
-    put = corrected["paths"]["/api/v1/customers/{id}/"]["put"]["requestBody"]["content"]["application/json"]
-    assert put["schema"] == {"$ref": "#/components/schemas/Customer"}
 
 
 @pytest.mark.parametrize("path", ["/api/v1/customers/", "/api/v1/customers/detailed/"])
@@ -252,6 +254,22 @@ def test_defect_6_parameters(published, corrected, path):
         assert parameters[name]["required"] is False
         assert parameters[name]["schema"] == {"type": "string", "format": fmt}
         assert fmt == ("date" if name.startswith("created_date__date") else "date-time")
+
+
+@pytest.mark.parametrize(("path", "method"), [("/api/v1/customers/", "post"), ("/api/v1/customers/{id}/", "put")])
+def test_defect_7_create_and_replace_do_not_require_the_consent_flags(published, corrected, path, method):
+    body = corrected["paths"][path][method]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/CustomerWrite"}
+    customer = corrected["components"]["schemas"]["Customer"]
+    write = corrected["components"]["schemas"]["CustomerWrite"]
+    assert write["required"] == ["email", "channel_code", "is_active"]
+    assert {k: v for k, v in write.items() if k != "required"} == {k: v for k, v in customer.items() if k != "required"}
+    assert set(customer["required"]) == {*write["required"], *CONSENT_FLAGS}  # answers still carry the flags
+    channel_apps_create = {"channel": 1, "email": "ada@example.com", "phone_number": None, "first_name": "Ada",
+                           "last_name": "Lovelace", "extra_field": {}, "channel_code": "ca-1",
+                           "is_active": True}  # fmt: skip
+    assert _validator(corrected, "#/components/schemas/CustomerWrite").is_valid(channel_apps_create)
+    assert not _validator(published, "#/components/schemas/Customer").is_valid(channel_apps_create)
 
 
 # --- Schemathesis against the real server (slow) ----------------------------------------------------------------

@@ -1,16 +1,13 @@
 """What only the production server (gunicorn) can show: long request lines, chunked bodies, redirects, keep-alive."""
 
-import http.client
 import json
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
 
 def request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None, chunked=False):
-    address = urlsplit(server.url)
-    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    conn = server.connection()
     headers = {"Authorization": f"Token {server.token}", "Content-Type": "application/json", **(headers or {})}
     if chunked:
         conn.putrequest(method, path)
@@ -75,8 +72,7 @@ def test_post_without_trailing_slash_is_redirected_with_308(omnitron_server):
 
 def test_idle_connection_outlives_a_load_balancers_pause(omnitron_server):
     # gunicorn's own default closes a connection idle for 2 s; a client (or a load balancer) reusing it then fails.
-    address = urlsplit(omnitron_server.url)
-    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    conn = omnitron_server.connection()
     headers = {"Authorization": f"Token {omnitron_server.token}"}
     try:
         conn.request("GET", "/api/v1/active_user/", headers=headers)

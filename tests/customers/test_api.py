@@ -6,7 +6,8 @@ from customers.models import Customer
 from tests.factories import ChannelFactory, CustomerFactory, OrderFactory
 
 CUSTOMERS = "/api/v1/customers/"
-REQUIRED = ("email", "channel_code", "is_active", "email_allowed", "sms_allowed", "call_allowed")
+REQUIRED = ("email", "channel_code", "is_active")
+CONSENT_FLAGS = ("email_allowed", "sms_allowed", "call_allowed")
 
 
 def detail(pk) -> str:
@@ -63,13 +64,49 @@ def test_create_returns_201_with_every_field(api, payload):
 
 
 def test_create_with_only_required_fields_uses_defaults(api):
-    body = {"email": "a@example.com", "channel_code": "c", "is_active": False, "email_allowed": True,
-            "sms_allowed": False, "call_allowed": False}  # fmt: skip
+    body = {"email": "a@example.com", "channel_code": "c", "is_active": False}
     response = api.post(CUSTOMERS, body, format="json")
     assert response.status_code == 201
     created = response.json()
     assert created["attributes"] == {} and created["extra_field"] == {}
     assert created["first_name"] == "" and created["phone_number"] is None and created["channel"] is None
+    assert [created[flag] for flag in CONSENT_FLAGS] == [False, False, False]
+    stored = Customer.objects.get(pk=created["pk"])
+    assert [getattr(stored, flag) for flag in CONSENT_FLAGS] == [False, False, False]
+
+
+def test_create_with_channel_apps_body_is_201(api):
+    """What channel-app's GetOrCreateCustomer sends: no consent flags, a null phone number, an empty extra_field."""
+    channel = ChannelFactory()
+    body = {"channel": channel.pk, "email": "ada@example.com", "phone_number": None, "first_name": "Ada",
+            "last_name": "Lovelace", "extra_field": {}, "channel_code": "ca-1", "is_active": True}  # fmt: skip
+    response = api.post(CUSTOMERS, body, format="json")
+    assert response.status_code == 201, response.json()
+    assert {flag: response.json()[flag] for flag in CONSENT_FLAGS} == dict.fromkeys(CONSENT_FLAGS, False)
+
+
+@pytest.mark.parametrize("flag", CONSENT_FLAGS)
+def test_create_with_one_consent_flag_given_keeps_it_and_defaults_the_others(api, payload, flag):
+    for name in CONSENT_FLAGS:
+        del payload[name]
+    payload[flag] = True
+    created = api.post(CUSTOMERS, payload, format="json").json()
+    assert {name: created[name] for name in CONSENT_FLAGS} == {name: name == flag for name in CONSENT_FLAGS}
+
+
+@pytest.mark.parametrize("flag", CONSENT_FLAGS)
+@pytest.mark.parametrize("method", ["post", "put", "patch"])
+def test_a_null_consent_flag_is_400_null(api, payload, flag, method):
+    customer = CustomerFactory(channel_code="other", **dict.fromkeys(CONSENT_FLAGS, True))
+    payload[flag] = None
+    url = CUSTOMERS if method == "post" else detail(customer.pk)
+    response = getattr(api, method)(url, payload, format="json")
+    assert response.status_code == 400
+    assert response.json()[flag] == ["This field may not be null."]
+    assert response.json()["code"] == "null"
+    assert Customer.objects.count() == 1
+    customer.refresh_from_db()
+    assert getattr(customer, flag) is True
 
 
 @pytest.mark.parametrize("missing", REQUIRED)
@@ -244,6 +281,21 @@ def test_put_requires_every_required_field(api, payload, missing):
     response = api.put(detail(customer.pk), payload, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "required"
+
+
+def test_put_without_consent_flags_keeps_the_stored_ones(api, payload):
+    """DRF's rule for a field with a model default: not required, and an omitted one is left as stored."""
+    customer = CustomerFactory(channel_code="1", email_allowed=True, sms_allowed=False, call_allowed=True)
+    for flag in CONSENT_FLAGS:
+        del payload[flag]
+    payload["first_name"] = "Jane"
+    response = api.put(detail(customer.pk), payload, format="json")
+    assert response.status_code == 200
+    expected = {"email_allowed": True, "sms_allowed": False, "call_allowed": True}
+    assert {flag: response.json()[flag] for flag in CONSENT_FLAGS} == expected
+    customer.refresh_from_db()
+    assert {flag: getattr(customer, flag) for flag in CONSENT_FLAGS} == expected
+    assert customer.first_name == "Jane"
 
 
 def test_put_keeping_its_own_channel_code_is_not_a_conflict(api, payload):

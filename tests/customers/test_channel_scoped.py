@@ -41,6 +41,25 @@ def test_create_takes_the_channel_from_the_path(api, channel):
     assert Customer.objects.get().channel == channel
 
 
+def test_create_without_consent_flags_defaults_them_to_false(api, channel):
+    body = {"email": "b@example.com", "channel_code": "c-2", "is_active": True}
+    response = api.post(scoped(channel), body, format="json")
+    assert response.status_code == 201, response.json()
+    created = Customer.objects.get(pk=response.json()["pk"])
+    assert (created.email_allowed, created.sms_allowed, created.call_allowed) == (False, False, False)
+    assert created.channel == channel
+
+
+def test_put_without_consent_flags_keeps_the_stored_ones(api, channel):
+    customer = CustomerFactory(channel=channel, email_allowed=True, sms_allowed=True, call_allowed=False)
+    body = {"email": "c@example.com", "channel_code": customer.channel_code, "is_active": True}
+    assert api.put(scoped(channel, f"{customer.pk}/"), body, format="json").status_code == 200
+    customer.refresh_from_db()
+    assert (customer.email, customer.email_allowed, customer.sms_allowed, customer.call_allowed) == (
+        "c@example.com", True, True, False,
+    )  # fmt: skip
+
+
 def test_channel_code_is_unique_in_the_paths_channel(api, channel):
     CustomerFactory(channel=channel, channel_code="c-1")
     response = api.post(scoped(channel), BODY, format="json")

@@ -10,11 +10,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.contract.conftest import OmnitronServer, _run, start_server, throwaway_database
+from tests.contract.conftest import OmnitronServer, TLSFiles, _run, start_server, throwaway_database
 
 REQUEST_TIMEOUT = 30  # seconds for one request
 RACE_TIMEOUT = 60  # seconds for every request of one race to be answered
@@ -40,11 +39,17 @@ class Credentials:
 
 
 @pytest.fixture(scope="module")
-def integration_server(request, tmp_path_factory) -> OmnitronServer:
+def server_tls() -> TLSFiles | None:
+    """The integration server's certificate; a module that needs HTTPS overrides this with one (TLSFiles.make)."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def integration_server(request, tmp_path_factory, server_tls) -> OmnitronServer:
     extra_env = getattr(request.module, "SERVER_ENV", {})
     with (
         throwaway_database(tmp_path_factory) as database_url,
-        start_server(database_url, tmp_path_factory.mktemp("integration-server"), extra_env) as server,
+        start_server(database_url, tmp_path_factory.mktemp("integration-server"), extra_env, server_tls) as server,
     ):
         yield server
 
@@ -72,12 +77,11 @@ def race(server: OmnitronServer, sends: list[Callable[[http.client.HTTPConnectio
     Each connection is open before the barrier, so only the requests themselves race. An exception in a thread is
     raised here, not lost.
     """
-    address = urlsplit(server.url)
     barrier = threading.Barrier(len(sends), timeout=REQUEST_TIMEOUT)
     answers: list = [None] * len(sends)
 
     def run(index: int) -> None:
-        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+        conn = server.connection(REQUEST_TIMEOUT)
         try:
             conn.connect()
             barrier.wait()
@@ -106,9 +110,8 @@ def request(server: OmnitronServer, method: str, path: str, body: dict | None = 
 
     On `conn` when given (a race's connection), else on a connection of its own.
     """
-    address = urlsplit(server.url)
     own = conn is None
-    conn = conn or http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+    conn = conn or server.connection(REQUEST_TIMEOUT)
     try:
         conn.request(
             method,

@@ -6,11 +6,9 @@ and the client reads again, so the counter ends exactly at CLIENTS x INCREMENTS.
 silently overwrites other clients' increments; how many it loses depends on timing, so that run only reports it.
 """
 
-import http.client
 import json
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,9 +23,8 @@ class Client:
     """One HTTP connection to the server, authenticated with its token."""
 
     def __init__(self, server):
-        address = urlsplit(server.url)
         self.token = server.token
-        self.conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+        self.conn = server.connection(REQUEST_TIMEOUT)
 
     def request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
         self.conn.request(

@@ -73,17 +73,8 @@ def get_or_create_customer(channel_id: int, *, email: str, **fields) -> tuple[Cu
         assert customer.email == email, "Customer email filter incorrect"
     if customers:
         return customers[0], False
-    item = Customer(
-        channel=channel_id,
-        email=email,
-        extra_field={},
-        is_active=True,
-        # Required by the contract; channel-app's own payload leaves them out.
-        email_allowed=False,
-        sms_allowed=False,
-        call_allowed=False,
-        **fields,
-    )
+    # channel-app's own body: no consent flags (they default to false).
+    item = Customer(channel=channel_id, email=email, extra_field={}, is_active=True, **fields)
     return ChannelCustomerEndpoint(channel_id=channel_id).create(item=item), True
 
 

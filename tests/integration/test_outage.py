@@ -151,7 +151,6 @@ class Writer:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def post(self, code: str) -> Answer:
-        address = urlsplit(self.server.url)
         body = {
             "email": f"{code}@example.com",
             "channel_code": code,
@@ -160,7 +159,7 @@ class Writer:
             "sms_allowed": False,
             "call_allowed": False,
         }
-        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=REQUEST_TIMEOUT)
+        conn = self.server.connection(REQUEST_TIMEOUT)
         try:
             conn.request(
                 "POST",

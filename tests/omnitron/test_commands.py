@@ -7,7 +7,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from omnitron import settings as omnitron_settings
@@ -68,3 +68,19 @@ def test_processes_starting_at_once_all_read_one_whole_key(tmp_path, monkeypatch
 def test_secret_key_from_the_environment_wins(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "from-the-environment")
     assert omnitron_settings._secret_key() == "from-the-environment"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"certfile": "server.pem"}, "--certfile and --keyfile go together"),
+        ({"keyfile": "server.key"}, "--certfile and --keyfile go together"),
+        ({"certfile": "missing.pem", "keyfile": "server.key"}, "missing.pem: no such file"),
+    ],
+)
+def test_serve_refuses_half_or_missing_tls_files_before_starting(tmp_path, monkeypatch, options, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "server.pem").write_text("certificate")
+    (tmp_path / "server.key").write_text("key")
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("serve", **options)

@@ -1,6 +1,6 @@
 import os
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 # A client's connection stays with the worker that accepted it, and a worker runs Python on one core at a time: with
 # one worker per CPU, a few busy connections all accepted by one worker leave the other cores idle (measured: 4 of 4
@@ -34,7 +34,24 @@ class Command(BaseCommand):
             help=f"seconds an idle connection stays open (default: OMNITRON_KEEPALIVE, else {KEEPALIVE})",
         )
 
-    def handle(self, *args, host, port, workers, threads, keepalive, **options):
+        parser.add_argument(
+            "--certfile",
+            default=os.environ.get("OMNITRON_CERTFILE") or None,
+            help="serve HTTPS with this PEM certificate (chain) file (default: OMNITRON_CERTFILE); needs --keyfile",
+        )
+        parser.add_argument(
+            "--keyfile",
+            default=os.environ.get("OMNITRON_KEYFILE") or None,
+            help="the certificate's PEM private key file (default: OMNITRON_KEYFILE)",
+        )
+
+    def handle(self, *args, host, port, workers, threads, keepalive, certfile, keyfile, **options):
+        if bool(certfile) != bool(keyfile):
+            raise CommandError("--certfile and --keyfile go together: give both to serve HTTPS, or neither")
+        for path in filter(None, (certfile, keyfile)):
+            if not os.path.isfile(path):
+                raise CommandError(f"{path}: no such file")
+
         from gunicorn.app.base import BaseApplication
 
         from omnitron.wsgi import application
@@ -54,6 +71,9 @@ class Command(BaseCommand):
             # One shared control socket path per user would collide between servers on one machine.
             "control_socket_disable": True,
         }
+        if certfile:
+            config.update(certfile=certfile, keyfile=keyfile)
+        scheme = "https" if certfile else "http"
 
         class Server(BaseApplication):
             def load_config(self):
@@ -63,6 +83,6 @@ class Command(BaseCommand):
             def load(self):
                 return application
 
-        self.stdout.write(f"Omnitron listening on http://{config['bind']}/ ({workers} workers x {threads} threads)")
+        self.stdout.write(f"Omnitron listening on {scheme}://{config['bind']}/ ({workers} workers x {threads} threads)")
         self.stdout.flush()
         Server().run()
