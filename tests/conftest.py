@@ -81,3 +81,40 @@ def api_without_permissions(user_without_permissions) -> APIClient:
 @pytest.fixture
 def anon(db) -> APIClient:
     return APIClient()
+
+
+# --- the standard cases of tests/resources.py --------------------------------------------------------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-query-counts",
+        action="store_true",
+        help="write the query counts measured on this database into tests/query_counts/ instead of comparing",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """Each standard case of a route's test class runs for every operation (and filter) of the route it applies to;
+    a case that applies to none is deselected, not skipped."""
+    route = getattr(metafunc.cls, "route", None)
+    if route is None:
+        return
+    from tests.resources import OPERATIONS
+
+    if "operation" in metafunc.fixturenames:
+        applies = getattr(metafunc.function, "applies_to", lambda route, op: True)
+        ops = [OPERATIONS[name] for name in route.operations if applies(route, OPERATIONS[name])]
+        metafunc.parametrize("operation", [pytest.param(op, id=op.name) for op in ops] or [NOT_APPLICABLE])
+    if "filter_name" in metafunc.fixturenames:
+        metafunc.parametrize("filter_name", list(route.filters) or [NOT_APPLICABLE])
+
+
+NOT_APPLICABLE = pytest.param(None, id="not-applicable", marks=pytest.mark.not_applicable)
+
+
+def pytest_collection_modifyitems(config, items):
+    deselected = [item for item in items if item.get_closest_marker("not_applicable")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("not_applicable")]

@@ -71,6 +71,9 @@ class OrderSerializer(ModelSerializer):
         return attrs
 
 
+REASON_MAX_LENGTH = 1024
+
+
 class RefundSerializer(ModelSerializer):
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
 
@@ -78,3 +81,6 @@ class RefundSerializer(ModelSerializer):
         model = Refund
         fields = ("pk", "order", "amount", "reason", "created_date")
         read_only_fields = ("order", "created_date")
+        # Bounded here, not in the column: every text a request stores has a limit, and the table keeps its triggers
+        # (a changed column would rebuild it on SQLite, see migration 0003).
+        extra_kwargs = {"reason": {"max_length": REASON_MAX_LENGTH}}

@@ -107,11 +107,12 @@ def ids(response) -> list[int]:
 def test_filters(api):
     web = ChannelFactory(name="Main Web Shop", channel_type="web", is_active=True)
     market = ChannelFactory(name="Marketplace", channel_type="trendyol", is_active=False)
+    store = ChannelFactory(name="Store", channel_type="web", is_active=True)
     assert ids(api.get(CHANNELS, {"name": "web"})) == [web.pk]
     assert ids(api.get(CHANNELS, {"channel_type": "trendyol"})) == [market.pk]
     assert ids(api.get(CHANNELS, {"is_active": "false"})) == [market.pk]
-    assert ids(api.get(CHANNELS, {"pk__in": f"{web.pk},{market.pk}"})) == [web.pk, market.pk]
-    assert ids(api.get(CHANNELS, {"sort": "-name"})) == [market.pk, web.pk]
+    assert ids(api.get(CHANNELS, {"pk__in": f"{store.pk},{web.pk}"})) == [web.pk, store.pk]
+    assert ids(api.get(CHANNELS, {"sort": "-name"})) == [store.pk, market.pk, web.pk]
     assert ids(api.get(CHANNELS, {"name": "WEB", "is_active": "false"})) == []
 
 

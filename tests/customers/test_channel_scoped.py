@@ -69,11 +69,19 @@ def test_channel_code_is_unique_in_the_paths_channel(api, channel):
 
 def test_retrieve_update_delete(api, channel):
     customer = CustomerFactory(channel=channel)
-    assert api.get(scoped(channel, f"{customer.pk}/")).json()["pk"] == customer.pk
-    patched = api.patch(scoped(channel, f"{customer.pk}/"), {"first_name": "Ayşe"}, format="json")
+    url = scoped(channel, f"{customer.pk}/")
+    assert api.get(url).json()["pk"] == customer.pk
+    patched = api.patch(url, {"first_name": "Ayşe"}, format="json")
     assert patched.json()["first_name"] == "Ayşe" and patched.json()["channel"] == channel.pk
-    assert api.put(scoped(channel, f"{customer.pk}/"), BODY, format="json").status_code == 200
-    assert api.delete(scoped(channel, f"{customer.pk}/")).status_code == 204
+    assert Customer.objects.get(pk=customer.pk).first_name == "Ayşe"
+
+    # PUT stores the body's fields, in the path's channel whatever the body names.
+    put = api.put(url, {**BODY, "channel": ChannelFactory().pk}, format="json")
+    assert put.status_code == 200
+    assert Customer.objects.values(*BODY, "channel").get(pk=customer.pk) == {**BODY, "channel": channel.pk}
+
+    assert api.delete(url).status_code == 204
+    assert not Customer.objects.filter(pk=customer.pk).exists()
 
 
 def test_detailed_views(api, channel):
@@ -83,16 +91,20 @@ def test_detailed_views(api, channel):
 
 
 def test_a_customer_of_another_channel_is_404(api, channel):
-    stranger = CustomerFactory(channel=ChannelFactory())
+    stranger = CustomerFactory(channel=ChannelFactory(), first_name="Stranger")
     assert api.get(scoped(channel, f"{stranger.pk}/")).status_code == 404
     assert api.patch(scoped(channel, f"{stranger.pk}/"), {"first_name": "x"}, format="json").status_code == 404
+    assert api.put(scoped(channel, f"{stranger.pk}/"), BODY, format="json").status_code == 404
     assert api.delete(scoped(channel, f"{stranger.pk}/")).status_code == 404
-    assert Customer.objects.filter(pk=stranger.pk).exists()
+    assert Customer.objects.values_list("first_name", "email", "channel").get(pk=stranger.pk) == (
+        "Stranger", stranger.email, stranger.channel_id,
+    )  # fmt: skip
 
 
 def test_unknown_channel_is_404(api):
     assert api.get("/api/v1/channel/424242/customers/").status_code == 404
     assert api.post("/api/v1/channel/424242/customers/", BODY, format="json").status_code == 404
+    assert not Customer.objects.exists()
 
 
 def test_paginated_format(api, channel, settings):

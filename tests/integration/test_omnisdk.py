@@ -170,9 +170,11 @@ def test_validate_token(sdk, integration_server):
         sdk.session.headers["Authorization"] = sdk.token
 
 
-def test_expired_token_is_replaced_by_logging_in_again(sdk, channels):
+def test_expired_token_is_replaced_by_logging_in_again(sdk):
     """On a 401 the SDK logs in again once and repeats the request."""
+    channel_id = new_channel("SDK relogin")
+    customer, _ = get_or_create_customer(channel_id, email="relogin@example.com", channel_code="sdk-relogin")
     sdk.session.headers["Authorization"] = "Token expired-or-revoked"
-    customers = ChannelCustomerEndpoint(channel_id=channels[0]).list(params={"limit": 1})
-    assert len(customers) == 1
+    customers = ChannelCustomerEndpoint(channel_id=channel_id).list(params={"limit": 1})
+    assert [found.pk for found in customers] == [customer.pk]
     assert sdk.session.headers["Authorization"] == sdk.token != "Token expired-or-revoked"

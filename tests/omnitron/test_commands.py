@@ -1,9 +1,9 @@
+import os
 import re
-import secrets
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import sys
 from io import StringIO
+from subprocess import PIPE
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -47,22 +47,41 @@ def test_secret_key_is_generated_once_and_kept(tmp_path, monkeypatch):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
-def test_processes_starting_at_once_all_read_one_whole_key(tmp_path, monkeypatch):
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.setattr(omnitron_settings, "VAR_DIR", tmp_path)
-    token = secrets.token_urlsafe
-    # A slow key generator widens the moment between one starter creating the key file and the others reading it.
-    monkeypatch.setattr(secrets, "token_urlsafe", lambda size: time.sleep(0.05) or token(size))
-    together = threading.Barrier(8)
+# A server process starting: told to go, it loads the settings, which read the key file or make it. Its slow key
+# generator widens the moment between one process creating the file and the others reading it.
+STARTER = """
+import secrets, sys, time
+import dj_database_url, django.core.exceptions  # the settings' imports, done before the start
 
-    def start(_) -> str:
-        together.wait()
-        return omnitron_settings._secret_key()
+token = secrets.token_urlsafe
+secrets.token_urlsafe = lambda size: time.sleep(0.2) or token(size)
+print("ready", flush=True)
+sys.stdin.readline()
+from omnitron import settings
+print(settings.SECRET_KEY)
+"""
 
-    with ThreadPoolExecutor(8) as starters:
-        keys = set(starters.map(start, range(8)))
-    assert len(keys) == 1 and len(keys.pop()) >= 50
-    assert [path.name for path in tmp_path.iterdir()] == ["secret_key"]  # no key left half-written
+
+def test_processes_starting_at_once_all_read_one_whole_key(tmp_path):
+    env = dict(os.environ, OMNITRON_VAR_DIR=str(tmp_path))
+    env.pop("SECRET_KEY", None)
+    starters = [
+        subprocess.Popen([sys.executable, "-c", STARTER], env=env, stdin=PIPE, stdout=PIPE, text=True) for _ in range(8)
+    ]
+    try:
+        for starter in starters:
+            assert starter.stdout.readline() == "ready\n"
+        for starter in starters:  # all at once, once every one is ready
+            starter.stdin.write("go\n")
+            starter.stdin.flush()
+        keys = {starter.communicate(timeout=30)[0].strip() for starter in starters}
+    finally:
+        for starter in starters:
+            starter.kill()
+    assert [starter.returncode for starter in starters] == [0] * 8
+    assert len(keys) == 1 and len(key := keys.pop()) >= 50
+    assert (tmp_path / "secret_key").read_text() == key
+    assert not list(tmp_path.glob(".secret_key.*"))  # no key left half-written
 
 
 def test_secret_key_from_the_environment_wins(monkeypatch):
