@@ -1,10 +1,18 @@
+import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from knox.models import AuthToken
 from rest_framework.test import APIClient
+
+from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, RefundFactory
+
+UTC = datetime.UTC
+# Unicode, nesting and odd numbers, for JSON fields.
+NESTED = {"ürün": {"beden": {"eu": 42, "us": "9½"}}, "liste": [1, 2.5, None, True, {"k": ["ş", "ğ"]}], "boş": {}}
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +89,62 @@ def api_without_permissions(user_without_permissions) -> APIClient:
 @pytest.fixture
 def anon(db) -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def rich(db):
+    """Customers with every field set (unicode, nested JSON, odd numbers), with every nullable field null, and with
+    orders and refunds, in a channel with every field set and without one."""
+    channel = ChannelFactory(
+        name="Mağaza “Web” \u2028 şube",
+        catalog=2**31 - 1,
+        channel_type="trendyol",
+        conf={"anahtar": "değer", "url": "https://example.com/ç"},
+        category_tree="Kök > Giyim",
+        is_active=False,
+        schema={"type": "object", "properties": NESTED},
+    )
+    full = CustomerFactory(
+        channel=channel,
+        email="çağla.şükrü@example.com",
+        first_name="Çağla İpek",
+        last_name="Öztürk-Şahin 🙂",
+        phone_number="+90 555 000 00 00",
+        is_active=True,
+        erp_code="ERP/ğ-1",
+        attributes={**NESTED, "tiny": 1e-05, "huge": 1.5e300, "big": 2**70, "neg": -0.0, "line": "a\u2029b\x01"},
+        attribute_kwargs={"a": 1},
+        localized_attributes={"tr": {"ad": "Ahmet"}, "en": {"name": "Ahmed"}},
+        localized_attribute_kwargs={"b": [None]},
+        extra_field={"sadakat": "altin ğ", "puan": 12.75},
+        email_allowed=True,
+        sms_allowed=True,
+        call_allowed=True,
+        date_joined=datetime.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
+        gender="female",
+        user_type="registered",
+        date_of_birth=datetime.date(1990, 5, 17),
+    )
+    empty = CustomerFactory(
+        channel=None,
+        first_name="",
+        last_name="",
+        phone_number=None,
+        is_active=False,
+        erp_code=None,
+        date_joined=None,
+        gender=None,
+        user_type=None,
+        date_of_birth=None,
+    )
+    blank_choice = CustomerFactory(
+        channel=channel, gender="", user_type="", date_joined=datetime.datetime(1, 1, 1, tzinfo=UTC)
+    )
+    first = OrderFactory(customer=full, channel=channel, amount=Decimal("250.10"), discount_amount=Decimal("20.05"))
+    OrderFactory(customer=full, channel=channel, amount=Decimal("0.01"))
+    RefundFactory(order=first, amount=Decimal("10.00"))
+    RefundFactory(order=first, amount=Decimal("0.03"))
+    return {"channel": channel, "customers": [full, empty, blank_choice], "order": first}
 
 
 # --- the standard cases of tests/resources.py --------------------------------------------------------------------

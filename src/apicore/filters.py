@@ -189,11 +189,6 @@ def _sqlite_json_match(field: str, path: list[str], value) -> Q:
     return Q(In(json_type, ["integer", "real"]), Exact(number, value))
 
 
-# Form classes per filter set class and filters named (FilterSet.get_form_class): a few dozen in practice.
-FORM_CLASSES: dict[tuple, type] = {}
-MAX_FORM_CLASSES = 512
-
-
 class FilterSet(DRFFilterSet):
     """Base for every resource's filters.
 
@@ -208,31 +203,10 @@ class FilterSet(DRFFilterSet):
         models.DateTimeField: {"filter_class": UTCDateTimeFilter},
     }
 
-    def __init__(self, data=None, *args, prefix=None, **kwargs):
-        # A filter the query string does not name sees an empty value and filters nothing, yet django-filter copies
-        # every filter and builds and cleans a form field for each on every request (most of a record's GET).
-        # Only those a parameter starts with are kept; the class keeps them all (the schema reads them there).
-        if data is not None and prefix is None:
-            self.base_filters = {
-                name: filter_ for name, filter_ in self.base_filters.items() if any(p.startswith(name) for p in data)
-            }
-        super().__init__(data, *args, prefix=prefix, **kwargs)
-
-    def get_form_class(self):
-        # django-filter declares a form class for every request, from fields its filters build anew (labels looked
-        # up and translated): 6 % of an email-prefix list's CPU. The class depends on the filters named alone.
-        key = (type(self), tuple(self.filters))
-        form_class = FORM_CLASSES.get(key)
-        if form_class is None:
-            form_class = super().get_form_class()
-            if len(FORM_CLASSES) < MAX_FORM_CLASSES:  # a client can name any combination of filters
-                FORM_CLASSES[key] = form_class
-        return form_class
-
     @classmethod
     def names_a_filter(cls, param: str) -> bool:
-        """Whether the query parameter `param` can reach a filter: it starts with a filter's name (as __init__ keeps
-        them) or names a JSON column's key."""
+        """Whether the query parameter `param` can reach a filter: it starts with a filter's name or names a JSON
+        column's key."""
         return param.startswith(_filter_prefixes(cls))
 
     @classmethod

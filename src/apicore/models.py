@@ -1,5 +1,5 @@
 """The state behind the shared HTTP policy: row versions (conditional requests) and idempotency keys; the JSON
-column every resource uses; records built from rows without Django's per-field constructor."""
+column every resource uses."""
 
 import re
 
@@ -7,14 +7,10 @@ import orjson
 from django.conf import settings
 from django.db import models
 from django.db.models import F
-from django.db.models.base import ModelState
 from django.db.models.fields.json import KeyTransform
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.functions import Now
-from django.db.models.query_utils import DeferredAttribute
-from django.db.models.signals import post_init, pre_init
 
-__all__ = ["BaseModel", "IdempotencyKey", "JSONField", "VersionField", "VersionedModel"]
+__all__ = ["IdempotencyKey", "JSONField", "VersionField", "VersionedModel"]
 
 
 # Where orjson and json.loads could disagree: a number of more than 64 bits has at least 20 digits.
@@ -63,53 +59,7 @@ class VersionField(models.PositiveBigIntegerField):
         return F(self.attname) + 1
 
 
-def _attnames(model: type[models.Model]) -> tuple[str, ...] | None:
-    """The concrete fields' attribute names, if assigning each to the instance's __dict__ is all `setattr` would do:
-    a plain attribute, or a foreign key's id (whose setter only drops a cached related record a new instance lacks)."""
-    attnames = []
-    for field in model._meta.concrete_fields:
-        # The class's own attribute is the one instances see (Django puts each field's descriptor there).
-        if type(model.__dict__.get(field.attname)) not in {DeferredAttribute, ForeignKeyDeferredAttribute}:
-            return None
-        attnames.append(field.attname)
-    return tuple(attnames)
-
-
-class BaseModel(models.Model):
-    """A model whose records read from the database are built as `Model.from_db` builds them, without running
-    `Model.__init__`, whose per-field loop and signals were a sixth of the CPU of a page of 100 detailed customers.
-
-    Only for a full row (no deferred fields), with no pre_init or post_init receiver for the model, and when every
-    field is a plain attribute (see _attnames); otherwise Django's way.
-    """
-
-    _row_attnames: dict[type, tuple[str, ...] | None] = {}
-
-    class Meta:
-        abstract = True
-
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        try:
-            attnames = BaseModel._row_attnames[cls]
-        except KeyError:
-            attnames = BaseModel._row_attnames[cls] = _attnames(cls)
-        if (
-            attnames is None
-            or len(values) != len(attnames)
-            or pre_init.has_listeners(cls)
-            or post_init.has_listeners(cls)
-        ):
-            return super().from_db(db, field_names, values)
-        new = cls.__new__(cls)
-        state = new._state = ModelState()
-        new.__dict__.update(zip(attnames, values, strict=True))
-        state.adding = False
-        state.db = db
-        return new
-
-
-class VersionedModel(BaseModel):
+class VersionedModel(models.Model):
     """A model whose writes can be made conditional on nothing having changed since it was read (RFC 9110 If-Match)."""
 
     version = VersionField()

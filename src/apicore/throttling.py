@@ -26,7 +26,14 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.throttling import BaseThrottle
 
-__all__ = ["LoginSerializer", "RateLimitHeadersMiddleware", "TokenRateThrottle", "check_settings", "parse_rate"]
+__all__ = [
+    "LoginSerializer",
+    "RateLimitHeadersMiddleware",
+    "TokenRateThrottle",
+    "check_settings",
+    "parse_rate",
+    "token_usage",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -129,20 +136,30 @@ def client_address(request) -> str:
     return BaseThrottle().get_ident(request) or ""
 
 
+def token_usage(token: str) -> Usage | None:
+    """Counts one request of the token whose primary key is `token` under OMNITRON_RATE_LIMIT: the window's usage,
+    or None when there is no limit (or the cache failed: the request goes unlimited, logged)."""
+    rate = _rate(settings.OMNITRON_RATE_LIMIT)
+    if rate is None:
+        return None
+    window = Window.current("token", token, rate)
+    try:
+        return Usage(rate, window.add(), window.reset)
+    except CACHE_ERRORS as exc:
+        logger.warning("rate limit not applied, the cache failed: %s", exc)
+        return None
+
+
 class TokenRateThrottle(BaseThrottle):
     """OMNITRON_RATE_LIMIT requests per token. Requests without a valid token are refused (401) before this runs."""
 
     usage: Usage | None = None
 
     def allow_request(self, request, view) -> bool:
-        rate = _rate(settings.OMNITRON_RATE_LIMIT)
-        if rate is None or request.auth is None:
+        if request.auth is None:
             return True
-        window = Window.current("token", str(request.auth.pk), rate)
-        try:
-            self.usage = Usage(rate, window.add(), window.reset)
-        except CACHE_ERRORS as exc:
-            logger.warning("rate limit not applied, the cache failed: %s", exc)
+        self.usage = token_usage(str(request.auth.pk))
+        if self.usage is None:
             return True
         _remember(request, self.usage)
         return not self.usage.exceeded

@@ -1,7 +1,7 @@
 """Behaviour every resource endpoint shares, decided once."""
 
-from django.db import IntegrityError, connections, router, transaction
-from django.http import Http404
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
 from rest_framework import status, viewsets
@@ -10,19 +10,37 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apicore import conditional
-from apicore.compiled import Precompiled
 from apicore.conditional import PreconditionFailed
 from apicore.idempotency import IdempotentCreateMixin
 from apicore.serializers import ActiveUserSerializer, TokenSerializer
 from apicore.throttling import LoginSerializer
 
-__all__ = ["ActiveUserView", "LoginView", "ModelViewSet"]
+__all__ = ["ActiveUserView", "LoginView", "ModelViewSet", "ScopedMixin"]
 
-# A record's lookup per view class and action (ModelViewSet._lookup).
-LOOKUPS: dict[tuple[type, str], Precompiled] = {}
+class ScopedMixin:
+    """A route under another record, such as `/channel/{channel_id}/customers/`: `scope` maps each URL argument to
+    the foreign key it fixes. The queryset holds that record's records only; a record that does not exist answers
+    404 (after the permission check, which needs only the view's model). The read path reads `scope` too.
+    """
+
+    scope: dict[str, str] = {}
+
+    def scope_record(self, kwarg: str):
+        """The record the URL argument `kwarg` names, or 404."""
+        cache = self.__dict__.setdefault("_scope_records", {})
+        if kwarg not in cache:
+            field = self.queryset.model._meta.get_field(self.scope[kwarg])
+            cache[kwarg] = get_object_or_404(field.related_model, pk=self.kwargs[kwarg])
+        return cache[kwarg]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        for kwarg, field in self.scope.items():
+            queryset = queryset.filter(**{field: self.scope_record(kwarg)})
+        return queryset
 
 
-class ModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
+class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
     """Writes run in one transaction and answer the record as a read would (computed fields included);
     a unique conflict lost to a concurrent writer answers as a validation error.
 
@@ -32,47 +50,19 @@ class ModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     one conditional UPDATE in the write's transaction (VersionedModel.lock_if_unchanged). The model must be a
     VersionedModel. POST honours Idempotency-Key (apicore.idempotency).
 
-    A record's lookup by id is compiled once per view class and action (`_lookup`), so `get_queryset()` must depend
-    on nothing but the action and the URL's arguments (not on the user, for one).
+    `read_actions` names the actions the read path (apicore.readpath) may answer and what each one is: a "list" or
+    one record ("retrieve").
     """
 
+    read_actions = {"list": "list", "retrieve": "retrieve"}
+
     def get_object(self):
-        instance = self._lookup() if self._lookup_is_compiled() else super().get_object()
+        instance = super().get_object()
         # §13.2.1: a write's preconditions are evaluated before its content is processed.
         if self.request.method not in SAFE_METHODS:
             if conditional.evaluate(self.request, conditional.etag(self.get_serializer(instance).data)):
                 raise PreconditionFailed()
         return instance
-
-    def _lookup_is_compiled(self) -> bool:
-        # With no query string and no URL argument but the record's id, a view's queryset depends only on its
-        # class and action, so the lookup can be compiled once for them (apicore.compiled).
-        pk = self.queryset.model._meta.pk
-        return (
-            not self.request.query_params
-            and self.lookup_field == "pk"
-            and set(self.kwargs) == {self.lookup_url_kwarg or self.lookup_field}
-            and pk.get_internal_type() in {"AutoField", "BigAutoField"}
-        )
-
-    def _lookup(self):
-        """DRF's get_object, the record's SQL compiled once per view class and action: the same record or 404."""
-        model = self.queryset.model
-        try:
-            pk = int(self.kwargs[self.lookup_url_kwarg or self.lookup_field])  # what the ORM does with the text
-        except ValueError as error:
-            raise Http404 from error  # DRF's get_object_or_404: a malformed id finds nothing
-        using = router.db_for_read(model)
-        low, high = connections[using].ops.integer_field_range(model._meta.pk.get_internal_type())
-        compiled = LOOKUPS.get((type(self), self.action))
-        if compiled is None:
-            queryset = self.get_queryset()
-            compiled = LOOKUPS[type(self), self.action] = Precompiled(lambda pk: queryset.filter(pk=pk[0]))
-        rows = compiled([pk], using=using) if low <= pk <= high else []  # the ORM matches nothing out of range
-        if not rows:
-            raise Http404(f"No {model._meta.object_name} matches the given query.")  # Django's get_object_or_404
-        self.check_object_permissions(self.request, rows[0])
-        return rows[0]
 
     def retrieve(self, request, *args, **kwargs):
         response = super().retrieve(request, *args, **kwargs)

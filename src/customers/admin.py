@@ -30,9 +30,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description="Orders info")
     def orders_info(self, customer):
-        from customers.serializers import ORDERLESS
+        from customers.serializers import OrdersInfo
 
-        info = Order.objects.totals_by_customer([customer.pk]).get(customer.pk, ORDERLESS)
+        info = OrdersInfo().totals([customer])[customer.pk]
         amounts = {
             name.removeprefix("total_").replace("_", " "): "-" if value is None else f"{value:.2f}"
             for name, value in info.items()

@@ -1,19 +1,10 @@
+from django.db.models import Count, Sum
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apicore.compiled import Precompiled
-from apicore.serializers import ModelSerializer
-from channels.models import Channel
+from apicore.serializers import ModelSerializer, RelatedTotals, RelatedTotalsListSerializer
 from channels.serializers import ChannelSerializer
 from customers.models import Customer
-from orders.models import Order
-
-ORDERLESS = {
-    "total_order_count": 0,
-    "total_order_amount": None,
-    "total_discount_amount": None,
-    "total_refund_amount": None,
-}
 
 
 class CustomerSerializer(ModelSerializer):
@@ -93,39 +84,27 @@ class OrdersInfoSerializer(serializers.Serializer):
     total_refund_amount = serializers.FloatField(allow_null=True)
 
 
-# A detailed page's channels, each read once (compiled: every detailed page sends it; apicore.compiled).
-CHANNELS = Precompiled(lambda ids: Channel.objects.filter(pk__in=ids))
+@extend_schema_field(OrdersInfoSerializer)
+class OrdersInfo(RelatedTotals):
+    """A customer's order totals, over all of its orders (read from the index `order_customer_totals` alone)."""
 
-
-class CustomerDetailedListSerializer(serializers.ListSerializer):
-    """A page of detailed customers: their order totals in one grouped query, and their channels in one query
-    (a page's customers share a few channels; a join would build one per row)."""
-
-    def to_representation(self, data):
-        customers = list(data.all() if hasattr(data, "all") else data)
-        totals = Order.objects.totals_by_customer([customer.pk for customer in customers])
-        channel = Customer._meta.get_field("channel")
-        wanted = sorted({c.channel_id for c in customers if c.channel_id is not None and not channel.is_cached(c)})
-        channels = {row.pk: row for row in CHANNELS(wanted, using=customers[0]._state.db)} if wanted else {}
-        for customer in customers:
-            customer.orders_info = totals.get(customer.pk, ORDERLESS)
-            if customer.channel_id in channels:
-                channel.set_cached_value(customer, channels[customer.channel_id])
-        return super().to_representation(customers)
+    def __init__(self, **kwargs):
+        super().__init__(
+            "orders",
+            total_order_count=Count("*"),
+            total_order_amount=Sum("amount"),
+            total_discount_amount=Sum("discount_amount"),
+            total_refund_amount=Sum("refunded_amount"),
+            **kwargs,
+        )
 
 
 class CustomerDetailedSerializer(CustomerSerializer):
     """A customer with its channel embedded and the totals of its orders (read-only)."""
 
     channel = ChannelSerializer(read_only=True, allow_null=True)
-    orders_info = serializers.SerializerMethodField()
+    orders_info = OrdersInfo()
 
     class Meta(CustomerSerializer.Meta):
         fields = (*CustomerSerializer.Meta.fields, "orders_info")
-        list_serializer_class = CustomerDetailedListSerializer
-
-    @extend_schema_field(OrdersInfoSerializer)
-    def get_orders_info(self, customer) -> dict:
-        if not hasattr(customer, "orders_info"):
-            customer.orders_info = Order.objects.totals_by_customer([customer.pk]).get(customer.pk, ORDERLESS)
-        return customer.orders_info
+        list_serializer_class = RelatedTotalsListSerializer

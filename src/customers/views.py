@@ -1,12 +1,9 @@
 from collections.abc import Mapping
-from functools import cached_property
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 
 from apicore.views import ModelViewSet
-from channels.models import Channel
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
 from customers.serializers import ChannelCustomerSerializer, CustomerDetailedSerializer, CustomerSerializer
@@ -16,10 +13,10 @@ class CustomerViewSet(ModelViewSet):
     queryset = Customer.objects.order_by("pk")
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
+    read_actions = {**ModelViewSet.read_actions, "detailed_list": "list", "detailed": "retrieve"}
 
     def get_queryset(self):
-        # A detailed page reads its channels itself (CustomerDetailedListSerializer).
-        if self.action == "detailed":
+        if self.action in {"detailed_list", "detailed"}:
             return super().get_queryset().select_related("channel")
         return super().get_queryset()
 
@@ -56,14 +53,9 @@ class ChannelCustomerViewSet(CustomerViewSet):
     Another channel's customer is not found here; writes always land in the channel of the path.
     """
 
-    @cached_property
-    def channel(self) -> Channel:
-        return get_object_or_404(Channel, pk=self.kwargs["channel_id"])
-
-    def get_queryset(self):
-        return super().get_queryset().filter(channel=self.channel)
+    scope = {"channel_id": "channel"}
 
     def get_serializer(self, *args, **kwargs):
         if isinstance(kwargs.get("data"), Mapping):
-            kwargs["data"] = {**kwargs["data"], "channel": self.channel.pk}
+            kwargs["data"] = {**kwargs["data"], "channel": self.scope_record("channel_id").pk}
         return super().get_serializer(*args, **kwargs)

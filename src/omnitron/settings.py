@@ -136,11 +136,10 @@ def _database() -> dict:
     elif db["ENGINE"] == "django.db.backends.postgresql":
         # One psycopg pool per worker process; Django requires CONN_MAX_AGE=0 with a pool.
         db["CONN_MAX_AGE"] = 0
-        # With a pool this is psycopg_pool's `check`: a connection is tested before it is handed out, so one the
-        # database dropped (a restart) is replaced instead of failing the request that drew it. Django's backend
-        # with one change (apicore.postgresql): a connection tested within the last half second is not tested again.
-        db["ENGINE"] = "apicore.postgresql"
-        db["CONN_HEALTH_CHECKS"] = True
+        # No check before a pooled connection is handed out: it is a round trip, as much work for the database as a
+        # record's read. A connection the database dropped (a restart) fails the one request that draws it (503);
+        # psycopg marks it broken and the pool discards it when it comes back.
+        db["CONN_HEALTH_CHECKS"] = False
         wait = float(os.environ.get("OMNITRON_DB_POOL_TIMEOUT", "5"))
         options = db.setdefault("OPTIONS", {})
         options.setdefault("connect_timeout", 5)  # libpq: an unanswered connect fails instead of hanging
@@ -198,6 +197,11 @@ if OMNITRON_LIST_FORMAT not in {"array", "paginated"}:
 # Lists count matching rows exactly up to this many; above it (PostgreSQL) the total is the planner's estimate,
 # flagged by `X-Total-Count-Estimated: true`. 0 counts exactly always.
 OMNITRON_EXACT_COUNT_LIMIT = env_count("OMNITRON_EXACT_COUNT_LIMIT", 10_000)
+# The read path (apicore.readpath) answers hot GETs on PostgreSQL in one statement each; off, Django answers them all.
+_read_path = os.environ.get("OMNITRON_READ_PATH", "on").lower()
+if _read_path not in {"on", "off"}:
+    raise ImproperlyConfigured(f"OMNITRON_READ_PATH must be 'on' or 'off', not {_read_path!r}")
+OMNITRON_READ_PATH = _read_path == "on"
 
 
 def _cache() -> dict:

@@ -1,10 +1,9 @@
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F, Q
 
-from apicore.compiled import Precompiled
-from apicore.models import BaseModel, VersionedModel
+from apicore.models import VersionedModel
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
@@ -42,30 +41,6 @@ class RefundedAmountField(models.DecimalField):
         return ZERO if add else F(self.attname)
 
 
-class OrderQuerySet(models.QuerySet):
-    def totals_by_customer(self, customer_ids) -> dict[int, dict]:
-        """`orders_info` for each customer id (over all of its orders), in one grouped query."""
-        customer_ids = list(customer_ids)
-        rows = TOTALS(customer_ids, using=self.db) if customer_ids else []
-        return {row.pop("customer_id"): row for row in rows}
-
-
-# Every page of a detailed list runs it; compiling it costs more than the database spends on it (apicore.compiled).
-TOTALS = Precompiled(
-    lambda customer_ids: (
-        Order.objects.filter(customer_id__in=customer_ids)
-        .order_by()
-        .values("customer_id")
-        .annotate(
-            total_order_count=Count("*"),  # not the id: the index of a customer's orders answers alone
-            total_order_amount=Sum("amount"),
-            total_discount_amount=Sum("discount_amount"),
-            total_refund_amount=Sum("refunded_amount"),
-        )
-    )
-)
-
-
 class Order(VersionedModel):
     number = models.CharField(max_length=128)
     channel = models.ForeignKey("channels.Channel", models.PROTECT, related_name="orders")
@@ -81,8 +56,6 @@ class Order(VersionedModel):
     refunded_amount = RefundedAmountField(**MONEY, default=ZERO, db_default=ZERO, editable=False)
     created_date = models.DateTimeField(auto_now_add=True, db_index=True)
     modified_date = models.DateTimeField(auto_now=True)
-
-    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ("pk",)
@@ -109,7 +82,7 @@ class Order(VersionedModel):
         return self.number
 
 
-class Refund(BaseModel):
+class Refund(models.Model):
     order = models.ForeignKey(Order, models.PROTECT, related_name="refunds")
     amount = models.DecimalField(**MONEY)
     reason = models.TextField(blank=True)

@@ -1,9 +1,8 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 
 from apicore.idempotency import IdempotentCreateMixin
-from apicore.views import ModelViewSet
+from apicore.views import ModelViewSet, ScopedMixin
 from orders import services
 from orders.filters import OrderFilterSet
 from orders.models import Order, Refund
@@ -23,19 +22,15 @@ class OrderViewSet(ModelViewSet):
         ("list", "create"), extend_schema(parameters=[OpenApiParameter("order_id", int, OpenApiParameter.PATH)])
     )
 )
-class RefundViewSet(IdempotentCreateMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class RefundViewSet(
+    ScopedMixin, IdempotentCreateMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """`/orders/{order_id}/refunds/`: an order's refunds, oldest first."""
 
     queryset = Refund.objects.order_by("pk")
     serializer_class = RefundSerializer
-
-    def get_order(self) -> Order:
-        if not hasattr(self, "_order"):
-            self._order = get_object_or_404(Order, pk=self.kwargs["order_id"])
-        return self._order
-
-    def get_queryset(self):
-        return super().get_queryset().filter(order=self.get_order())
+    scope = {"order_id": "order"}
+    read_actions = {"list": "list"}
 
     def perform_create(self, serializer):
-        serializer.instance = services.refund_create(order=self.get_order(), **serializer.validated_data)
+        serializer.instance = services.refund_create(order=self.scope_record("order_id"), **serializer.validated_data)

@@ -7,9 +7,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
-from django_filters.rest_framework import FilterSet as DRFFilterSet
 
-from apicore import filters as apicore_filters
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
 from tests.factories import ChannelFactory, CustomerFactory
@@ -739,24 +737,6 @@ def test_a_page_and_its_size_alone_build_no_filter_set(api, filter_sets, url):
     assert listed(api, {"page": 2, "limit": 1}, url) == [second.pk]
     assert listed(api, {"colour": "red", "limit": 1}, url) == [first.pk]  # a parameter naming no filter
     assert filter_sets == []
-
-
-def test_a_form_class_is_declared_once_per_filters_named(api, monkeypatch):
-    first, second = CustomerFactory(email="a@example.com"), CustomerFactory(email="b@example.com")
-    monkeypatch.setattr(apicore_filters, "FORM_CLASSES", {})
-    declared = []
-    real = DRFFilterSet.get_form_class
-    monkeypatch.setattr(DRFFilterSet, "get_form_class", lambda self: declared.append(list(self.filters)) or real(self))
-    assert listed(api, {"email": "a@example.com"}) == [first.pk]
-    assert listed(api, {"email": "b@example.com"}) == [second.pk]
-    assert listed(api, {"email__startswith": "b", "sort": "-pk"}) == [second.pk]
-    assert listed(api, {"sort": "-pk", "email__startswith": "a"}) == [first.pk]
-    assert declared == [["email"], ["email", "email__startswith", "sort"]]  # a prefix keeps `email`, unused
-    # Past the bound, a form class is still declared, for that request alone.
-    monkeypatch.setattr(apicore_filters, "MAX_FORM_CLASSES", len(apicore_filters.FORM_CLASSES))
-    assert listed(api, {"first_name": first.first_name, "email": "a@example.com"}) == [first.pk]
-    assert listed(api, {"first_name": first.first_name, "email": "a@example.com"}) == [first.pk]
-    assert declared[2:] == [["email", "first_name"], ["email", "first_name"]]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders.models import Order
+from customers.serializers import OrdersInfo
 from tests.factories import OrderFactory
 
 pytestmark = [
@@ -29,7 +29,7 @@ def nodes(plan: dict) -> list[tuple[str, str | None]]:
 def test_orders_info_reads_only_the_index_of_a_customers_orders():
     orders = [OrderFactory() for _ in range(3)]
     with CaptureQueriesContext(connection) as queries:
-        totals = Order.objects.totals_by_customer([order.customer_id for order in orders])
+        totals = OrdersInfo().totals([order.customer for order in orders])
     assert {customer: row["total_order_count"] for customer, row in totals.items()} == {
         order.customer_id: 1 for order in orders
     }

@@ -1,0 +1,277 @@
+"""The read path (apicore.readpath) answers exactly what DRF answers: every request here is sent both ways, at the
+WSGI level, and the status, headers and body bytes compared. On SQLite the read path answers nothing.
+"""
+
+import io
+from decimal import Decimal
+
+import psycopg
+import pytest
+from django.core import signals
+from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections, connection
+from django.test.utils import CaptureQueriesContext
+from knox.models import AuthToken
+
+from apicore import readpath, throttling
+from tests.conftest import grant
+from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, RefundFactory
+
+postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the read path serves PostgreSQL only")
+
+
+def environ(path: str, headers: dict | None = None, method: str = "GET") -> dict:
+    path, _, query = path.partition("?")
+    env = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "SCRIPT_NAME": "",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    env.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in (headers or {}).items()})
+    return env
+
+
+def through_django(env: dict) -> tuple[str, dict, bytes]:
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"], seen["headers"] = status, headers
+
+    body = b"".join(WSGIHandler()(env, start_response))
+    return seen["status"], dict(seen["headers"]), body
+
+
+@pytest.fixture(autouse=True)
+def _connection_kept_open():
+    """Inside a test's transaction the connection stays open across requests, as Django's test client keeps it."""
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """Sends a request both ways; asserts the read path answered it, and answered it as DRF did."""
+    monkeypatch.setattr(throttling, "clock", lambda: 1_000_000.5)  # one rate-limit window for both
+    path = readpath.ReadPath(app=None)
+
+    def compare(url: str, headers: dict | None = None) -> tuple[str, dict, bytes]:
+        cache.clear()
+        expected = through_django(environ(url, headers))
+        cache.clear()
+        answered = path.answer(environ(url, headers))
+        assert answered is not None, f"the read path did not answer {url}; Django: {expected}"
+        status, header_list, body = answered
+        assert (status, dict(header_list), body) == expected
+        return expected
+
+    return compare
+
+
+@pytest.fixture
+def token(user) -> str:
+    _, key = AuthToken.objects.create(user=user)
+    return key
+
+
+@pytest.fixture
+def auth(token) -> dict:
+    return {"Authorization": f"Token {token}"}
+
+
+@pytest.fixture
+def records(db):
+    web, market = ChannelFactory(conf={"url": "https://shop.example.com"}, schema={"k": {"key": "k"}}), ChannelFactory()
+    rich = CustomerFactory(
+        channel=web,
+        phone_number="05550001122",
+        erp_code="E-1",
+        attributes={"size": {"eu": 42}, "ratio": 0.1, "tiny": 1e-07, "big": 2**70, "text": 'a\u2028b"é'},
+        extra_field={"nested": [1, {"x": None}]},
+        email_allowed=True,
+        gender="female",
+        user_type="guest",
+        date_of_birth="1990-05-17",
+    )
+    order = OrderFactory(customer=rich, amount=Decimal("250.00"), discount_amount=Decimal("20.50"))
+    RefundFactory(order=order, amount=Decimal("10.25"))
+    OrderFactory(customer=rich, amount=Decimal("0.99"))
+    plain = CustomerFactory(channel=None, first_name="", last_name="Ö'Brien")
+    stranger = CustomerFactory(channel=market)
+    return {"web": web, "market": market, "rich": rich, "plain": plain, "stranger": stranger, "order": order}
+
+
+def record_paths(records) -> list[str]:
+    web, rich, plain, order = records["web"], records["rich"], records["plain"], records["order"]
+    return [
+        f"/api/v1/customers/{rich.pk}/",
+        f"/api/v1/customers/{plain.pk}/",
+        f"/api/v1/customers/{rich.pk}/detailed/",
+        f"/api/v1/customers/{plain.pk}/detailed/",
+        f"/api/v1/channel/{web.pk}/customers/{rich.pk}/",
+        f"/api/v1/channel/{web.pk}/customers/{rich.pk}/detailed/",
+        f"/api/v1/channels/{web.pk}/",
+        f"/api/v1/channels/{records['market'].pk}/",
+        f"/api/v1/orders/{order.pk}/",
+    ]
+
+
+@postgresql
+def test_every_record_is_answered_as_drf_answers_it(paths, records, auth):
+    for path in record_paths(records):
+        assert paths(path, auth)[0] == "200 OK", path
+
+
+@postgresql
+def test_if_none_match_is_answered_as_drf_answers_it(paths, records, auth):
+    for path in record_paths(records):
+        etag = paths(path, auth)[1]["ETag"]
+        for header in (etag, f'"x", {etag}', "*", 'W/"other"', '"other"'):
+            paths(path, {**auth, "If-None-Match": header})
+
+
+@postgresql
+def test_a_superuser_and_a_group_member_are_answered_as_drf_answers_them(paths, records, django_user_model):
+    from django.contrib.auth.models import Group, Permission
+
+    boss = django_user_model.objects.create_superuser("boss", password=None)
+    group = Group.objects.create(name="readers")
+    group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    member = django_user_model.objects.create_user("member")
+    member.groups.add(group)
+    for holder in (boss, member):
+        _, key = AuthToken.objects.create(user=holder)
+        for path in record_paths(records):
+            paths(path, {"Authorization": f"Token {key}"})
+
+
+@postgresql
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Token " + "0" * 64},
+        {"Authorization": "Token not-a-token!"},
+        {"Authorization": "Bearer abc"},
+    ],
+    ids=["no token", "unknown token", "malformed token", "other scheme"],
+)
+def test_requests_that_fail_authentication_go_to_django(records, headers):
+    for path in record_paths(records):
+        assert readpath.ReadPath(app=None).answer(environ(path, headers)) is None
+
+
+@postgresql
+def test_an_expired_token_an_inactive_user_and_a_missing_permission_go_to_django(records, user, token, auth):
+    import datetime
+
+    from django.utils import timezone
+
+    path = readpath.ReadPath(app=None)
+    url = f"/api/v1/customers/{records['rich'].pk}/"
+    assert path.answer(environ(url, auth)) is not None
+    AuthToken.objects.update(expiry=timezone.now() - datetime.timedelta(seconds=1))
+    assert path.answer(environ(url, auth)) is None
+    AuthToken.objects.update(expiry=None)
+    user.is_active = False
+    user.save()
+    assert path.answer(environ(url, auth)) is None
+    user.is_active = True
+    user.save()
+    user.user_permissions.clear()
+    grant(user, "view_channel")
+    assert path.answer(environ(url, auth)) is None
+    assert path.answer(environ(f"/api/v1/channels/{records['web'].pk}/", auth)) is not None
+
+
+@postgresql
+def test_missing_records_and_other_channels_records_go_to_django(records, auth):
+    path = readpath.ReadPath(app=None)
+    for url in (
+        "/api/v1/customers/999999/",
+        f"/api/v1/customers/{2**63}/",
+        "/api/v1/customers/abc/",
+        f"/api/v1/channel/{records['web'].pk}/customers/{records['stranger'].pk}/",
+        f"/api/v1/channel/999999/customers/{records['rich'].pk}/",
+        "/api/v1/orders/999999/",
+    ):
+        assert path.answer(environ(url, auth)) is None, url
+
+
+@postgresql
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"headers": {"If-Match": '"x"'}},
+        {"headers": {"If-None-Match": "not-quoted"}},
+        {"headers": {"Accept": "text/html"}},
+        {"headers": {"X-Something": "1"}},
+        {"query": "?format=json"},
+        {"query": "?email=x"},
+        {"method": "HEAD"},
+        {"method": "POST"},
+    ],
+    ids=["if-match", "malformed if-none-match", "accept html", "unknown header", "format", "filter on a record",
+         "head", "post"],
+)  # fmt: skip
+def test_what_the_read_path_does_not_know_goes_to_django(records, auth, extra):
+    url = f"/api/v1/customers/{records['rich'].pk}/" + extra.get("query", "")
+    env = environ(url, {**auth, **extra.get("headers", {})}, extra.get("method", "GET"))
+    seen = []
+    app = readpath.ReadPath(app=lambda env, start_response: seen.append(env) or [b""])
+    app(env, lambda *args: None)
+    assert seen == [env]
+
+
+@postgresql
+def test_each_record_read_is_one_statement(records, auth, monkeypatch):
+    path = readpath.ReadPath(app=None)
+    sent = []
+    execute = psycopg.Cursor.execute
+    monkeypatch.setattr(
+        psycopg.Cursor, "execute", lambda self, *args, **kwargs: sent.append(args[0]) or execute(self, *args, **kwargs)
+    )
+    for url in record_paths(records):
+        sent.clear()
+        with CaptureQueriesContext(connection) as through_django:
+            assert path.answer(environ(url, auth)) is not None
+        assert len(sent) == 1, url
+        assert through_django.captured_queries == [], url
+
+
+@postgresql
+def test_the_rate_limit_counts_read_path_answers_and_over_it_django_answers_429(records, auth, settings):
+    settings.OMNITRON_RATE_LIMIT = "2/minute"
+    path = readpath.ReadPath(app=None)
+    cache.clear()
+    url = f"/api/v1/customers/{records['rich'].pk}/"
+    first = dict(path.answer(environ(url, auth))[1])
+    second = dict(path.answer(environ(url, auth))[1])
+    assert (first["RateLimit-Remaining"], second["RateLimit-Remaining"]) == ("1", "0")
+    assert path.answer(environ(url, auth)) is None  # the third: DRF's 429
+
+
+def test_on_sqlite_everything_goes_to_django(records, auth):
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL: the read path answers")
+    seen = []
+    app = readpath.ReadPath(app=lambda env, start_response: seen.append(env) or [b""])
+    env = environ(f"/api/v1/customers/{records['rich'].pk}/", auth)
+    app(env, lambda *args: None)
+    assert seen == [env]
