@@ -147,6 +147,74 @@ def rich(db):
     return {"channel": channel, "customers": [full, empty, blank_choice], "order": first}
 
 
+# --- the read path, in the shadow of every GET the tests make ------------------------------------------------------
+
+READ_PATH_ANSWERED = []  # (path, status) of every GET the read path answered in the shadow, for the summary
+
+
+@pytest.fixture(autouse=True)
+def _read_path_shadow(request, monkeypatch):
+    """On PostgreSQL, every GET a test sends through Django's test client is also sent to the read path
+    (apicore.readpath), which must either decline it or answer exactly what Django answered: status, headers and
+    body. The read path counts nothing against the rate limit here: it is given the usage Django's answer reported.
+    Answers Django gave with a 5xx are not compared (a test breaking the database for Django breaks it only there).
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or "no_read_path_shadow" in request.keywords:
+        yield
+        return
+    from django.core import signals
+    from django.db import close_old_connections
+    from django.test.client import ClientHandler
+
+    from apicore import readpath, throttling
+
+    shadow = readpath.ReadPath(app=None)
+    original = ClientHandler.__call__
+
+    def call(handler, environ):
+        response = original(handler, environ)
+        if environ.get("REQUEST_METHOD") == "GET" and response.status_code < 500:
+            _compare_with_read_path(shadow, environ, response, signals, close_old_connections, throttling)
+        return response
+
+    monkeypatch.setattr(ClientHandler, "__call__", call)
+    yield
+
+
+def _compare_with_read_path(shadow, environ, response, signals, close_old_connections, throttling):
+    import io
+
+    usage = None
+    if "RateLimit-Limit" in response:
+        rate = throttling.Rate(int(response["RateLimit-Limit"]), int(response["RateLimit-Policy"].split("w=")[1]))
+        # Remaining stops at 0: a 429 was over the limit.
+        count = rate.limit + 1 if response.status_code == 429 else rate.limit - int(response["RateLimit-Remaining"])
+        usage = throttling.Usage(rate, count, int(response["RateLimit-Reset"]))
+    env = {**environ, "wsgi.input": io.BytesIO(b"")}
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    real_usage = throttling.token_usage
+    throttling.token_usage = lambda token: usage
+    try:
+        answered = shadow.answer(env)
+    finally:
+        throttling.token_usage = real_usage
+        for signal in (signals.request_started, signals.request_finished):
+            signal.connect(close_old_connections)
+    if answered is None:
+        return
+    status, headers, body = answered
+    path = f"{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}"
+    assert (int(status.split()[0]), dict(headers), body) == (
+        response.status_code,
+        dict(response.items()),
+        response.content,
+    ), f"the read path answered {path} otherwise than Django"
+    READ_PATH_ANSWERED.append((path, response.status_code))
+
+
 # --- the standard cases of tests/resources.py --------------------------------------------------------------------
 
 
@@ -182,3 +250,12 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if not item.get_closest_marker("not_applicable")]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if READ_PATH_ANSWERED:
+        lists = sum("?" in path and not path.endswith("?") for path, _ in READ_PATH_ANSWERED)
+        terminalreporter.write_line(
+            f"read path: {len(READ_PATH_ANSWERED)} GETs answered exactly as Django answered them "
+            f"({lists} with a query string)"
+        )

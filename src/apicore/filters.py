@@ -17,7 +17,15 @@ from django_filters.rest_framework import FilterSet as DRFFilterSet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
-__all__ = ["FilterBackend", "FilterSet", "IntegerInFilter", "SortFilter"]
+__all__ = [
+    "FilterBackend",
+    "FilterSet",
+    "IntegerInFilter",
+    "SortFilter",
+    "json_containment",
+    "json_key_path",
+    "spelled_values",
+]
 
 MAX_IN_VALUES = 1000
 MAX_JSON_PATH_DEPTH = 8
@@ -106,10 +114,9 @@ class DateOfDateTimeFilter(django_filters.DateFilter):
     the same question asked as a half-open datetime range can.
     """
 
-    def filter(self, qs, value):
-        if value is None:
-            return qs
-        name = self.field_name
+    def bounds(self, value: datetime.date) -> list[tuple[str, object]] | None:
+        """The lookups on the datetime column that ask the same question of `value`; None when nothing matches.
+        The read path (apicore.readpath) asks them too."""
         start = timezone.make_aware(datetime.datetime.combine(value, datetime.time.min))
         try:
             end = start + datetime.timedelta(days=1)
@@ -117,20 +124,20 @@ class DateOfDateTimeFilter(django_filters.DateFilter):
             end = None
         op = self.lookup_expr.removeprefix("date").removeprefix("__") or "exact"
         if op == "gte":
-            return qs.filter(**{f"{name}__gte": start})
+            return [("gte", start)]
         if op == "lt":
-            return qs.filter(**{f"{name}__lt": start})
+            return [("lt", start)]
         if end is None:
-            return {
-                "exact": qs.filter(**{f"{name}__gte": start}),
-                "gt": qs.none(),
-                "lte": qs.filter(**{f"{name}__isnull": False}),  # every date, but not a missing one
-            }[op]
-        return {
-            "exact": qs.filter(**{f"{name}__gte": start, f"{name}__lt": end}),
-            "gt": qs.filter(**{f"{name}__gte": end}),
-            "lte": qs.filter(**{f"{name}__lt": end}),
-        }[op]
+            return {"exact": [("gte", start)], "gt": None, "lte": [("isnull", False)]}[op]  # lte: any date, not none
+        return {"exact": [("gte", start), ("lt", end)], "gt": [("gte", end)], "lte": [("lt", end)]}[op]
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        bounds = self.bounds(value)
+        if bounds is None:
+            return qs.none()
+        return qs.filter(**{f"{self.field_name}__{lookup}": bound for lookup, bound in bounds})
 
 
 class SortFilter(django_filters.OrderingFilter):
@@ -143,7 +150,7 @@ class SortFilter(django_filters.OrderingFilter):
         return qs
 
 
-def _spelled_values(raw: str) -> list:
+def spelled_values(raw: str) -> list:
     """A query-string value compared with JSON: the string itself, and the number or boolean it spells."""
     values = [raw]
     try:
@@ -226,21 +233,32 @@ class FilterSet(DRFFilterSet):
 
     @staticmethod
     def _json_key_q(queryset, field: str, param: str, raw: str) -> Q:
-        path = param.split("__")[1:]
-        if not all(path) or len(path) > MAX_JSON_PATH_DEPTH:
-            raise ValidationError(
-                {param: [f"Name a key: {field}__<key>, nested at most {MAX_JSON_PATH_DEPTH} deep."]}, code="invalid"
-            )
+        path = json_key_path(field, param)
         containment = connections[queryset.db].vendor == "postgresql"
         query = Q()
-        for value in _spelled_values(raw):
+        for value in spelled_values(raw):
             if containment:
-                for key in reversed(path):
-                    value = {key: value}
-                query |= Q(**{f"{field}__contains": value})
+                query |= Q(**{f"{field}__contains": json_containment(path, value)})
             else:  # SQLite has no JSON containment; compare the value at the key path.
                 query |= _sqlite_json_match(field, path, value)
         return query
+
+
+def json_key_path(field: str, param: str) -> list[str]:
+    """The keys `attributes__size__eu` names in `attributes`; a 400 for an empty key or one nested too deep."""
+    path = param.split("__")[1:]
+    if not all(path) or len(path) > MAX_JSON_PATH_DEPTH:
+        raise ValidationError(
+            {param: [f"Name a key: {field}__<key>, nested at most {MAX_JSON_PATH_DEPTH} deep."]}, code="invalid"
+        )
+    return path
+
+
+def json_containment(path: list[str], value) -> dict:
+    """The JSON object holding `value` at the key path, for PostgreSQL's containment (`@>`)."""
+    for key in reversed(path):
+        value = {key: value}
+    return value
 
 
 @functools.cache

@@ -4,26 +4,9 @@ A page is read with one row past it, first: when no row follows, the page is the
 known exactly without counting (most filtered lists fit in their first page). Otherwise the rows are counted, and an
 exact `count(*)` over millions of rows costs more than the page itself, so lists count exactly only up to
 OMNITRON_EXACT_COUNT_LIMIT rows; past it, on PostgreSQL, the total is the planner's estimate for the filtered query
-and the response says so with `X-Total-Count-Estimated: true`. `next` and "page past the end" come from the rows
-read, never from an estimated page count.
-
-In the id order, PostgreSQL's planner reads a filtered page by walking the id index and filtering, when it expects
-enough matches spread evenly over the ids to meet a page's worth soon. Where it expects more than it finds, the walk
-passes every row before the first match: a selective `email__startswith` whose prefix straddles a bound of the
-column's histogram is estimated at a whole bucket (1 % of the table) and walked all through (0.4 s at 1M rows, for
-one match). So on PostgreSQL, a filtered page whose estimate is at most twice the exact-count limit is sorted from
-the filter's own index by the database (top-N over its matches, bounded by how few they are); more matches than
-that are walked as planned, and meet a page soon.
-
-A range on another column (`created_date__gte`) in the id order is misread in another way: when the column grows
-with the id (dates: the newest customers have the highest ids), the matches are the last rows the walk reaches,
-however many they are. So on PostgreSQL:
-- when the planner expects at most the exact-count limit of matches, their ids are read by the range's own index
-  (bounded by the limit), sorted here and the page read by id; those ids also give the exact count;
-- past that, the page's ids are read first, then its rows: when the table's statistics say the column follows the id
-  and the range cuts off the side the walk starts from, sorted from the range's index by the database (top-N), for
-  ranges up to TOP_N_SHARE of the table; otherwise by walking the ids with their dates (an index holding both:
-  customers' `(id) INCLUDE (created_date, date_joined)`), which passes the rows before the range without reading them.
+and the response says so with `X-Total-Count-Estimated: true`. When the planner expects more than twice the limit,
+the estimate is taken without counting. `next` and "page past the end" come from the rows read, never from an
+estimated page count. The read path (apicore.readpath) follows the same rule, in SQL (`omnitron_list_count`).
 """
 
 import json
@@ -32,10 +15,6 @@ from functools import cached_property
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
-from django.db.models import F
-from django.db.models.expressions import Col
-from django.db.models.lookups import GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual, Range
-from django.db.models.sql.where import WhereNode
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -51,51 +30,6 @@ __all__ = ["EstimatingPaginator", "Pagination"]
 # than the page costs. Planner estimates for one indexed filter are rarely off by half.
 TRUSTED_ESTIMATE_FACTOR = 2
 
-BOUNDS = {GreaterThan: "lower", GreaterThanOrEqual: "lower", LessThan: "upper", LessThanOrEqual: "upper"}
-# Below this share of the table, sorting the range's ids read from its (date, id) index costs less than walking the
-# ids, with their dates, past the rows before the range (both index only): on 1M customers whose creation dates
-# follow the id, sorting cost about 2.5 times what walking did per row.
-TOP_N_SHARE = 0.25
-# |correlation| of the column and of the id with the table's physical order from which the column follows the id.
-FOLLOWS = 0.5
-STATISTICS = """
-    SELECT (SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass),
-           (SELECT correlation FROM pg_stats
-            WHERE schemaname = current_schema() AND tablename = %(table)s AND attname = %(pk)s),
-           (SELECT correlation FROM pg_stats
-            WHERE schemaname = current_schema() AND tablename = %(table)s AND attname = %(column)s)
-"""
-
-
-# An unfiltered list's EXPLAIN statement per (model, database) (_unfiltered_explain).
-UNFILTERED_EXPLAINS: dict[tuple[type, str], str] = {}
-
-
-def _unfiltered_explain(matched) -> str | None:
-    """The EXPLAIN of a list with no filter, which depends on the table alone: compiled once per model and database
-    (through the ORM it cost 0.36 ms of CPU a request, sent as compiled 0.20 ms). None for a filtered list."""
-    query = matched.query
-    if query.where or query.distinct:
-        return None
-    key = (matched.model, matched.db)
-    if key not in UNFILTERED_EXPLAINS:
-        select, params = query.get_compiler(matched.db).as_sql()
-        if params:  # nothing this service lists, but then the ORM's way
-            return None
-        UNFILTERED_EXPLAINS[key] = f"{connections[matched.db].ops.explain_query_prefix(format='json')} {select}"
-    return UNFILTERED_EXPLAINS[key]
-
-
-def _ranges(where: WhereNode, found: dict) -> dict:
-    """The fields other than the primary key the filter bounds by a range, with their bounds (lower, upper)."""
-    for child in where.children:
-        if isinstance(child, WhereNode):
-            _ranges(child, found)
-        elif isinstance(child, (*BOUNDS, Range)) and isinstance(child.lhs, Col) and not child.lhs.target.primary_key:
-            bound = next((name for lookup, name in BOUNDS.items() if isinstance(child, lookup)), None)
-            found.setdefault(child.lhs.target, set()).update([bound] if bound else ["lower", "upper"])
-    return found
-
 
 class EstimatingPaginator(Paginator):
     estimated = False
@@ -107,37 +41,19 @@ class EstimatingPaginator(Paginator):
         queryset = self.object_list
         if not settings.OMNITRON_EXACT_COUNT_LIMIT or connections[queryset.db].vendor != "postgresql":
             return None
-        # The rows the filter matches, not the columns read: explaining the page's whole SELECT (a joined record)
-        # cost more to compile than the planner spends.
-        matched = queryset.order_by().values("pk")
-        unfiltered = _unfiltered_explain(matched)
-        if unfiltered is None:
-            plan = matched.explain(format="json")
-            plan = json.loads(plan) if plan else None
-        else:
-            with connections[matched.db].cursor() as cursor:
-                cursor.execute(unfiltered)
-                (plan,) = cursor.fetchone()  # psycopg reads the json
-        return int(plan[0]["Plan"]["Plan Rows"]) if plan else None
-
-    @cached_property
-    def few_expected(self) -> bool:
-        """Whether the planner expects at most twice the exact-count limit of matches: few enough to count them, and
-        to have them found by the filter's own index rather than by walking the ids."""
-        return (
-            self.estimate is not None and self.estimate <= settings.OMNITRON_EXACT_COUNT_LIMIT * TRUSTED_ESTIMATE_FACTOR
-        )
+        # The rows the filter matches, not the columns read: the estimate is the filter's alone.
+        plan = queryset.order_by().values("pk").explain(format="json")
+        return int(json.loads(plan)[0]["Plan"]["Plan Rows"]) if plan else None
 
     @cached_property
     def count(self) -> int:
         limit = settings.OMNITRON_EXACT_COUNT_LIMIT
-        queryset = self.object_list
         estimate = self.estimate
         if estimate is None:
             return super().count
-        if self.few_expected:
+        if estimate <= limit * TRUSTED_ESTIMATE_FACTOR:
             # Counting stops after limit + 1 rows: cheap whatever the table's size.
-            bounded = queryset.order_by()[: limit + 1].count()
+            bounded = self.object_list.order_by()[: limit + 1].count()
             if bounded <= limit:
                 return bounded
             # The estimate may undershoot, but more than `limit` rows are known to exist.
@@ -150,7 +66,7 @@ class EstimatingPaginator(Paginator):
         bottom = (number - 1) * self.per_page
         if bottom > BIGINT_MAX - self.per_page:  # no such page; an OFFSET past bigint is a database error
             raise EmptyPage(self.error_messages["no_results"])
-        rows = self._read(bottom, self.per_page + 1)
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
         if not rows and number > 1:
             raise EmptyPage(self.error_messages["no_results"])
         has_more = len(rows) > self.per_page
@@ -159,53 +75,6 @@ class EstimatingPaginator(Paginator):
         else:  # the last page: the total is known exactly, with no count
             self.count, self.estimated = bottom + len(rows), False
         return ProbedPage(rows[: self.per_page], number, self, has_more=has_more)
-
-    def _read(self, offset: int, size: int) -> list:
-        queryset = self.object_list
-        query, pk = queryset.query, queryset.model._meta.pk.attname
-        order = (query.order_by or queryset.model._meta.ordering or [""])[0]
-        if not (query.where and isinstance(order, str) and order.lstrip("-") in {"pk", pk}) or self.estimate is None:
-            return list(queryset[offset : offset + size])
-        descending, limit = order.startswith("-"), settings.OMNITRON_EXACT_COUNT_LIMIT
-        # `id + 0` orders by the id without its index: the database sorts the matches (top-N).
-        sorted_by_the_database = (F("pk") + 0).desc() if descending else (F("pk") + 0).asc()
-        ranges = _ranges(query.where, {})
-        if not ranges:
-            return list(
-                (queryset.order_by(sorted_by_the_database) if self.few_expected else queryset)[offset : offset + size]
-            )
-        field, bounds = next(iter(ranges.items()))
-        if self.few_expected:
-            ids = list(queryset.order_by(field.attname).values_list("pk", flat=True)[: limit + 1])
-            if len(ids) <= limit:  # every match: sorted here, the page read by id, the count known
-                ids.sort(reverse=descending)
-                self.count = len(ids)
-                return self._by_id(ids[offset : offset + size])
-        if self._walk_passes_the_rows_before(field.column, bounds, descending):
-            by_id = sorted_by_the_database
-        else:
-            by_id = "-pk" if descending else "pk"
-        # The page's ids first (an index holding the id with its dates walks them without reading rows), then its rows.
-        return self._by_id(list(queryset.order_by(by_id).values_list("pk", flat=True)[offset : offset + size]))
-
-    def _by_id(self, ids: list) -> list:
-        return list(self.object_list.filter(pk__in=ids)) if ids else []
-
-    def _walk_passes_the_rows_before(self, column: str, bounds: set[str], descending: bool) -> bool:
-        """Whether walking the ids would pass most of the table before the range's rows: the column follows the id
-        in the table's statistics, and the range cuts off the side the walk starts from."""
-        queryset = self.object_list
-        params = {"table": queryset.model._meta.db_table, "pk": queryset.model._meta.pk.column, "column": column}
-        with connections[queryset.db].cursor() as cursor:
-            cursor.execute(STATISTICS, params)
-            rows, pk_order, column_order = cursor.fetchone()
-        # reltuples is -1 for a table never analyzed; a column without statistics has no correlation.
-        if rows is None or rows <= 0 or pk_order is None or column_order is None:
-            return False
-        if min(abs(pk_order), abs(column_order)) < FOLLOWS or self.estimate >= rows * TOP_N_SHARE:
-            return False
-        starts_low = ((pk_order > 0) == (column_order > 0)) != descending
-        return ("lower" if starts_low else "upper") in bounds
 
     def page_number(self, number) -> int:
         """Django's validate_number without the comparison against the last page: the rows read decide that."""

@@ -3,24 +3,34 @@
 A WSGI callable wraps the Django application. For a GET of a route whose view declares it (`read_actions`: which
 actions are a list and which one record), on PostgreSQL, it sends ONE prepared statement that checks the token by
 its digest (expiry included) and that its user is active, checks the model permission (superuser, the user's own or
-a group's), and reads what the response shows. It then builds the status, headers and body bytes DRF would, and
-counts the request against the same rate limit. Everything else goes to Django untouched: writes, other routes, and
-any read it cannot answer exactly (a header or parameter it does not know, an invalid value, a token or permission
-that fails, a missing record, a database error, SQLite). Errors therefore always come from DRF.
+a group's), and reads what the response shows: the record, or the page of the list with its filters and sort, and
+when the page is full the list's total by the rule of apicore.pagination (`omnitron_list_count`, installed by a
+migration). It then builds the status, headers and body bytes DRF would, and counts the request against the same
+rate limit. Everything else goes to Django untouched: writes, other routes, and any read it cannot answer exactly (a
+header or parameter it does not know, an invalid value, a token or permission that fails, a missing record or page,
+a database error, SQLite). Errors therefore always come from DRF.
 
-A view action's statement and how its row becomes JSON are worked out once, from the declarations the DRF path uses
-too: the view's model, serializer and `scope`, the serializer's fields and their model fields, the permission DRF
-checks. Statements are sent as server-side prepared statements (psycopg's `prepare=True`): PostgreSQL parses and
-plans each shape once per connection. Each value goes through the model field's `from_db_value` and the DRF field's
-own `to_representation`, and the body is written by DRF's renderer, so the bytes agree by construction;
-tests/apicore/test_readpath.py sends every request both ways and compares status, headers and body.
+A view action's statement and how its rows become JSON are worked out from the declarations the DRF path uses too:
+the view's model, serializer, `scope`, filter set and pagination; the serializer's fields and their model fields;
+each filter's field, lookup and form field (which parses the value, as django-filter does); the permission DRF
+checks. A list's statement is made once per shape (the filters named, the sort): statements are server-side
+prepared statements (psycopg's `prepare=True`), so PostgreSQL parses and plans each shape once per connection. Each
+value goes through the model field's `from_db_value` and the DRF field's own `to_representation`; lists through
+the view's own Pagination (links, envelope, headers); bodies through DRF's renderer. The bytes agree by construction,
+and tests/apicore/test_readpath.py sends requests both ways and compares status, headers and body.
+
+Where to add a filter so that both paths have it: declare it in the resource's FilterSet. The read path compiles the
+lookups listed in LOOKUPS for fields of the model and DateOfDateTimeFilter's ranges; a filter it cannot compile
+(another lookup, a `method`) is answered by Django, which is slower, not wrong.
 """
 
+import contextlib
 import hashlib
 import logging
 import re
 
 import psycopg
+from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -28,17 +38,25 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signals
 from django.core.exceptions import DisallowedHost, FieldDoesNotExist
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import connections
+from django.db import Error as DatabaseErrors
+from django.db import connections, models
+from django.http import QueryDict
 from django.urls import Resolver404, resolve
+from django_filters import filters as django_filters
+from django_filters.constants import EMPTY_VALUES
 from knox.crypto import hash_token
 from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
+from psycopg import sql
+from psycopg.types.json import Jsonb
 from rest_framework import relations, serializers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from apicore import conditional, throttling
+from apicore import conditional, filters, throttling
 from apicore.authentication import TOKEN_RE
+from apicore.pagination import EstimatingPaginator, Pagination, ProbedPage
 from apicore.renderers import JSONRenderer
 
 __all__ = ["ReadPath"]
@@ -47,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 BIGINT_MAX = 2**63 - 1
 AUTHORIZATION = re.compile(r"Token ([^ ]+)")
+DIGITS = re.compile(r"[0-9]{1,19}")
 # Request headers that change nothing in a read's answer (HTTP plumbing, what clients send by habit); a read with
 # any other header goes to Django, which knows what to do with it.
 NEUTRAL_HEADERS = frozenset(
@@ -54,21 +73,42 @@ NEUTRAL_HEADERS = frozenset(
     for name in (
         "HOST", "AUTHORIZATION", "ACCEPT", "ACCEPT_ENCODING", "ACCEPT_LANGUAGE", "CONNECTION", "USER_AGENT",
         "IF_NONE_MATCH", "X_REQUEST_ID", "X_FORWARDED_FOR", "X_FORWARDED_PROTO", "X_REAL_IP", "CACHE_CONTROL",
-        "PRAGMA", "KEEP_ALIVE", "REFERER", "ORIGIN",
+        "PRAGMA", "KEEP_ALIVE", "REFERER", "ORIGIN", "COOKIE",
     )
 )  # fmt: skip
 # `Accept` values DRF answers with its JSON renderer, as it would without the header.
 JSON_ACCEPTED = frozenset({"*/*", "application/json", "application/*"})
 STATUS_LINES = {200: "200 OK", 304: "304 Not Modified"}
+# Django's SQL for each lookup a filter may use (django.db.backends.postgresql's operators); `%s` is the value.
+LOOKUPS = {
+    "exact": "{col} = %s",
+    "iexact": "UPPER({col}::text) = UPPER(%s)",
+    "istartswith": "UPPER({col}::text) LIKE UPPER(%s)",
+    "icontains": "UPPER({col}::text) LIKE UPPER(%s)",
+    "gt": "{col} > %s",
+    "gte": "{col} >= %s",
+    "lt": "{col} < %s",
+    "lte": "{col} <= %s",
+    "in": "{col} = ANY(%s)",
+}
 
 
 class Unsupported(Exception):
-    """A view action the read path cannot answer exactly; Django answers it."""
+    """A view action or filter the read path cannot answer exactly; Django answers it."""
+
+
+class Declined(Exception):
+    """This request goes to Django (an invalid value, say): DRF knows what to answer."""
 
 
 def q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def like_escaped(value: str) -> str:
+    """A value as Django writes it into a LIKE pattern (django.db.backends.postgresql's prep_for_like_query)."""
+    return value.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
 
 class Row:
@@ -78,13 +118,13 @@ class Row:
         self.sql: list[str] = []
         self.fields: list = []
 
-    def add(self, sql: str, model_field=None) -> int:
-        self.sql.append(sql)
+    def add(self, column: str, model_field=None) -> int:
+        self.sql.append(column)
         self.fields.append(model_field)
         return len(self.sql) - 1
 
-    def value(self, row: tuple, index: int):
-        value = row[index]
+    def value(self, values: tuple, index: int):
+        value = values[index]
         field = self.fields[index]
         if value is not None and hasattr(field, "from_db_value"):
             value = field.from_db_value(value, None, None)
@@ -191,45 +231,311 @@ def _view(view_class, action: str, initkwargs: dict, actions: dict):
 
 
 class Action:
-    """What the read path answers for one view action of kind "retrieve", worked out once."""
+    """What the read path needs of one view action, worked out once: the view's model, representation, scope and
+    permission, and the statement's authentication and permission part."""
 
     def __init__(self, view_class, action: str, initkwargs: dict, actions: dict):
         view = _view(view_class, action, initkwargs, actions)
-        name = f"{view_class.__name__}.{action}"
+        self.name = f"{view_class.__name__}.{action}"
         if (
             list(view.authentication_classes) != list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
             or list(view.permission_classes) != list(api_settings.DEFAULT_PERMISSION_CLASSES)
             or list(view.throttle_classes) != [throttling.TokenRateThrottle]
             or list(view.renderer_classes) != [JSONRenderer]
-            or view.lookup_field != "pk"
         ):
-            raise Unsupported(f"{name}: not the shared authentication, permission, throttle, renderer and lookup")
-        model = view.queryset.model
-        (permission,) = view.permission_classes[0]().get_required_permissions("GET", model)
+            raise Unsupported(f"{self.name}: not the shared authentication, permission, throttle and renderer")
+        self.view = view
+        self.model = view.queryset.model
+        self.opts = self.model._meta
+        (permission,) = view.permission_classes[0]().get_required_permissions("GET", self.model)
         self.allow = ", ".join(view.allowed_methods)
-        opts = model._meta
-        self.row, joins = Row(), []
-        self.representation = Representation(view.get_serializer_class()(), "r", self.row, joins)
-        # The URL's arguments, in the order of their placeholders: the record's id, then the scope's.
-        self.arguments = [view.lookup_url_kwarg or view.lookup_field]
-        conditions = [f"r.{q(opts.pk.column)} = %s::bigint"]
-        for kwarg, field_name in getattr(view, "scope", {}).items():
-            conditions.append(f"r.{q(opts.get_field(field_name).column)} = %s::bigint")
-            self.arguments.append(kwarg)
+        self.row, self.joins = Row(), []
+        self.representation = Representation(view.get_serializer_class()(), "r", self.row, self.joins)
+        self.scope = {kwarg: self.opts.get_field(name) for kwarg, name in getattr(view, "scope", {}).items()}
         token, user = get_token_model()._meta.db_table, get_user_model()._meta.db_table
-        self.sql = (
-            f"SELECT t.digest, {permission_sql('u', permission)}, {', '.join(self.row.sql)}"
+        self.auth_sql = (
+            f"SELECT t.digest, {permission_sql('u', permission)} AS allowed"
             f" FROM {q(token)} t JOIN {q(user)} u ON u.id = t.user_id"
-            f" LEFT JOIN {q(opts.db_table)} r ON {' AND '.join(conditions)}"
-            f"{''.join(f' {join}' for join in joins)}"
             " WHERE t.token_key = %s AND t.digest = %s AND u.is_active AND (t.expiry IS NULL OR t.expiry > now())"
         )
 
-    def data(self, values: tuple) -> dict | None:
-        """The record's representation; None unless the token holds the permission and the record exists."""
+    def column(self, field) -> str:
+        return f"r.{q(field.column)}"
+
+    def field(self, name: str):
+        return self.opts.pk if name == "pk" else self.opts.get_field(name)
+
+    def scope_arguments(self, kwargs: dict) -> list[int]:
+        return [_id(kwargs.get(kwarg)) for kwarg in self.scope]
+
+
+def form_value(filter_, params: QueryDict, name: str):
+    """The value of the query string's `name` as django-filter's form reads it for `filter_`: its widget takes it
+    from the query string (a comma-separated list for an `__in`), its form field cleans it."""
+    field = filter_.field
+    try:
+        return field.clean(field.widget.value_from_datadict(params, {}, name))
+    except forms.ValidationError:
+        raise Declined(f"{name}: invalid") from None
+
+
+def _id(text) -> int:
+    """An id from the URL or the query string, as the ORM reads an integer primary key; else Django answers."""
+    if not isinstance(text, str) or not DIGITS.fullmatch(text) or int(text) > BIGINT_MAX:
+        raise Declined("not an id")
+    return int(text)
+
+
+class RecordAction(Action):
+    """One record ("retrieve"): one statement per view action."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        if self.view.lookup_field != "pk":
+            raise Unsupported(f"{self.name}: looked up by {self.view.lookup_field}")
+        self.lookup = self.view.lookup_url_kwarg or self.view.lookup_field
+        conditions = [f"r.{q(self.opts.pk.column)} = %s::bigint"]
+        conditions += [f"{self.column(field)} = %s::bigint" for field in self.scope.values()]
+        self.sql = (
+            f"WITH auth AS ({self.auth_sql}) SELECT a.digest, a.allowed, {', '.join(self.row.sql)}"
+            f" FROM auth a LEFT JOIN {q(self.opts.db_table)} r ON a.allowed AND {' AND '.join(conditions)}"
+            f"{''.join(f' {join}' for join in self.joins)}"
+        )
+
+    def statement(self, request, match, token_params: list) -> tuple[str, list, None]:
+        if request.GET:  # a record's GET applies the list's filters too (DRF's get_object)
+            raise Declined("a query string on a record")
+        arguments = [*token_params, _id(match.kwargs.get(self.lookup)), *self.scope_arguments(match.kwargs)]
+        return self.sql, arguments, None
+
+    def answer(self, request, rows: list[tuple], renderer, context) -> tuple[int, dict, bytes] | None:
+        values = rows[0] if rows else None
         if values is None or not values[1]:
             return None
-        return self.representation.build(self.row, values[2:])
+        data = self.representation.build(self.row, values[2:])
+        if data is None:  # no such record: Django's 404
+            return None
+        body = renderer.render(data)
+        tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'  # apicore.conditional.etag of the same bytes
+        try:
+            outcome = conditional.evaluate(request, tag)
+        except ParseError:  # a malformed If-None-Match: DRF's 400
+            return None
+        if outcome == 304:
+            return 304, {"ETag": tag, "Allow": self.allow}, b""
+        if outcome is not None:
+            return None
+        return 200, {"Content-Type": "application/json", "ETag": tag, "Allow": self.allow}, body
+
+
+class Condition:
+    """One filter as SQL: the predicate with `%s` for its values, and how to write it with its values in."""
+
+    def __init__(self, predicate: str, values: list):
+        self.predicate, self.values = predicate, values
+
+    def literal(self, connection) -> str:
+        return sql.SQL(self.predicate.replace("%s", "{}")).format(*map(sql.Literal, self.values)).as_string(connection)
+
+
+class ListAction(Action):
+    """A page of a list: one statement per shape (the filters a request names and its sort)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        view = self.view
+        if view.pagination_class is not Pagination:
+            raise Unsupported(f"{self.name}: not the shared pagination")
+        if list(view.filter_backends) != [filters.FilterBackend]:
+            raise Unsupported(f"{self.name}: not the shared filter backend")
+        self.filterset = getattr(view, "filterset_class", None)
+        self.sort = self.filterset.base_filters.get("sort") if self.filterset else None
+        self.json_fields = tuple(getattr(self.filterset.Meta, "json_fields", ())) if self.filterset else ()
+        self.shapes: dict[tuple, str] = {}
+        for name, filter_ in self.filterset.base_filters.items() if self.filterset else ():
+            if filter_ is not self.sort:
+                self._check_filter(name, filter_)
+
+    def _check_filter(self, name: str, filter_) -> None:
+        if filter_.method is not None or filter_.exclude or filter_.distinct:
+            raise Unsupported(f"{self.name}: filter {name} has a method, excludes or is distinct")
+        self.field(filter_.field_name)
+        if not isinstance(filter_, filters.DateOfDateTimeFilter) and filter_.lookup_expr not in LOOKUPS:
+            raise Unsupported(f"{self.name}: filter {name} looks up {filter_.lookup_expr}")
+
+    def conditions(self, params: QueryDict) -> tuple[list[Condition], list[tuple[type, int]], tuple]:
+        """The filters the query string names, as conditions; the records a chosen one must exist (the id of a
+        ModelChoiceFilter: django-filter checks it with a query); and the shape they make."""
+        conditions, records, shape = [], [], []
+        base = self.filterset.base_filters if self.filterset else {}
+        for name, filter_ in base.items():
+            if filter_ is self.sort or name not in params:
+                continue
+            raw = params.get(name)
+            field = self.field(filter_.field_name)
+            column = self.column(field)
+            if isinstance(filter_, django_filters.ModelChoiceFilter):
+                if raw in EMPTY_VALUES:
+                    continue
+                value = _id(raw)
+                records.append((field.related_model, value))
+                conditions.append(Condition(f"{column} = %s::bigint", [value]))
+                shape.append(name)
+                continue
+            value = form_value(filter_, params, name)
+            if value in EMPTY_VALUES:
+                continue
+            shape.append(name)
+            if isinstance(filter_, filters.DateOfDateTimeFilter):
+                bounds = filter_.bounds(value)
+                if bounds is None:
+                    conditions.append(Condition("false", []))
+                for lookup, bound in bounds or ():
+                    if lookup == "isnull":
+                        conditions.append(Condition(f"{column} IS {'' if bound else 'NOT '}NULL", []))
+                    else:
+                        conditions.append(Condition(LOOKUPS[lookup].format(col=column), [bound]))
+                continue
+            lookup = filter_.lookup_expr
+            if lookup == "exact" and isinstance(field, models.BooleanField):
+                conditions.append(Condition(column if value else f"NOT {column}", []))  # Django's SQL for it
+            elif lookup == "istartswith":
+                conditions.append(Condition(LOOKUPS[lookup].format(col=column), [f"{like_escaped(value)}%"]))
+            elif lookup == "icontains":
+                conditions.append(Condition(LOOKUPS[lookup].format(col=column), [f"%{like_escaped(value)}%"]))
+            else:
+                conditions.append(Condition(LOOKUPS[lookup].format(col=column), [list(value) if lookup == "in" else
+                                                                                 value]))  # fmt: skip
+        for param in params:
+            field_name = param.split("__", 1)[0]
+            if field_name in self.json_fields and param.startswith(f"{field_name}__"):
+                try:
+                    path = filters.json_key_path(field_name, param)
+                except Exception:
+                    raise Declined(f"{param}: invalid") from None
+                spellings = filters.spelled_values(params[param])
+                column = self.column(self.opts.get_field(field_name))
+                predicate = " OR ".join([f"{column} @> %s"] * len(spellings))
+                values = [Jsonb(filters.json_containment(path, spelling)) for spelling in spellings]
+                conditions.append(Condition(f"({predicate})" if len(spellings) > 1 else predicate, values))
+                shape.append(("json", field_name, len(spellings)))
+        return conditions, records, tuple(shape)
+
+    def ordering(self, params: QueryDict) -> list[tuple[models.Field, bool]]:
+        """(field, descending) in order: the sort's, then the id, or the view's ordering (its queryset's)."""
+        terms = form_value(self.sort, params, "sort") if self.sort is not None else None
+        if terms in EMPTY_VALUES:
+            terms = list(self.view.queryset.query.order_by) or list(self.opts.ordering)
+        else:
+            terms = [self.sort.get_ordering_value(term) for term in terms if term not in EMPTY_VALUES] + ["pk"]
+        ordering = []
+        for term in terms:
+            descending = term.startswith("-")
+            name = term.lstrip("-")
+            ordering.append((self.field(name), descending))
+        return ordering
+
+    def statement(self, request, match, token_params: list):
+        params = request.GET
+        if any("\x00" in name or any("\x00" in value for value in params.getlist(name)) for name in params):
+            raise Declined("a NUL character")
+        if "format" in params:
+            raise Declined("a format")
+        try:
+            size = Pagination().get_page_size(Request(request))
+        except ValidationError:
+            raise Declined("limit: invalid") from None
+        page = params.get(Pagination.page_query_param, "1")
+        if not DIGITS.fullmatch(page) or int(page) < 1:
+            raise Declined("page: not a page number")
+        number = int(page)
+        offset = (number - 1) * size
+        if offset > BIGINT_MAX - size:
+            raise Declined("page: past any list")
+        conditions, records, shape = self.conditions(params)
+        ordering = self.ordering(params)
+        scope = self.scope_arguments(match.kwargs)
+        key = (shape, tuple((field.name, descending) for field, descending in ordering))
+        statement = self.shapes.get(key)
+        if statement is None:
+            statement = self.shapes[key] = self._statement(conditions, records, ordering)
+        connection = connections[self.model.objects.db]
+        matching = self._matching(conditions, scope, connection.connection)
+        values = [value for condition in conditions for value in condition.values]
+        # In the order of the statement's placeholders: the token, the page (scope, filters, size, offset), the
+        # count, the existence checks.
+        arguments = [
+            *token_params,
+            *scope,
+            *values,
+            size + 1,
+            offset,
+            matching,
+            settings.OMNITRON_EXACT_COUNT_LIMIT,
+            size,
+            *scope,
+            *(pk for _, pk in records),
+        ]
+        return statement, arguments, (number, size, offset, len(self.scope) + len(records))
+
+    def _matching(self, conditions: list[Condition], scope: list[int], connection) -> str:
+        """The rows the list shows, as SQL with its values written in, for the planner's estimate and the count."""
+        where = [f"{self.column(field)} = {int(pk)}" for field, pk in zip(self.scope.values(), scope, strict=True)]
+        where += [condition.literal(connection) for condition in conditions]
+        return f"SELECT r.{q(self.opts.pk.column)} FROM {q(self.opts.db_table)} r" + (
+            f" WHERE {' AND '.join(where)}" if where else ""
+        )
+
+    def _statement(self, conditions: list[Condition], records: list, ordering: list) -> str:
+        exists = [
+            f"EXISTS (SELECT 1 FROM {q(field.related_model._meta.db_table)} WHERE id = %s::bigint)"
+            for field in self.scope.values()
+        ]
+        exists += [f"EXISTS (SELECT 1 FROM {q(model._meta.db_table)} WHERE id = %s::bigint)" for model, _ in records]
+        where = ["(SELECT allowed FROM auth)"]
+        where += [f"{self.column(field)} = %s::bigint" for field in self.scope.values()]
+        where += [condition.predicate for condition in conditions]
+        sort_columns = [self.column(field) for field, _ in ordering]
+        directions = ["DESC" if descending else "ASC" for _, descending in ordering]
+        order = ", ".join(f"{column} {direction}" for column, direction in zip(sort_columns, directions, strict=True))
+        final_order = ", ".join(f"p.s{n} {direction}" for n, direction in enumerate(directions))
+        return (
+            f"WITH auth AS ({self.auth_sql}),"
+            f" page AS (SELECT {', '.join(self.row.sql)}, "
+            + ", ".join(f"{column} AS s{n}" for n, column in enumerate(sort_columns))
+            + f" FROM {q(self.opts.db_table)} r{''.join(f' {join}' for join in self.joins)}"
+            f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s),"
+            " total AS MATERIALIZED (SELECT * FROM omnitron_list_count(%s, %s::bigint)"
+            " WHERE (SELECT count(*) FROM page) > %s)"
+            " SELECT a.digest, a.allowed, (SELECT total FROM total), (SELECT estimated FROM total)"
+            + "".join(f", {check}" for check in exists)
+            + f", p.* FROM auth a LEFT JOIN page p ON true ORDER BY {final_order}"
+        )
+
+    def answer(self, request, rows: list[tuple], renderer, context) -> tuple[int, dict, bytes] | None:
+        number, size, offset, checks = context
+        if not rows or not rows[0][1]:
+            return None
+        # Each row: the token's digest, whether it may read, the total and whether it is estimated, the existence
+        # checks (scope records, records filters name), then the page's record.
+        first, start = rows[0], 4 + checks
+        if not all(first[4:start]):
+            return None  # a scope record or a chosen record does not exist: Django's 404 or 400
+        records = [record for record in (self.representation.build(self.row, row[start:]) for row in rows) if record]
+        if not records and number > 1:
+            return None  # a page past the end: Django's 404
+        paginator = EstimatingPaginator([], size)
+        has_more = len(records) > size
+        if has_more:  # counted (apicore.pagination's rule), and at least the rows read
+            paginator.count, paginator.estimated = max(first[2], offset + len(records)), first[3]
+        else:  # the last page: its rows are the rest
+            paginator.count, paginator.estimated = offset + len(records), False
+        pagination = Pagination()
+        pagination.request = request
+        pagination.page = ProbedPage(records[:size], number, paginator, has_more=has_more)
+        response = pagination.get_paginated_response(records[:size])
+        headers = {**dict(response.items()), "Content-Type": "application/json", "Allow": self.allow}
+        return 200, headers, renderer.render(response.data)
 
 
 class ReadPath:
@@ -266,9 +572,11 @@ class ReadPath:
         key = (view_class, name)
         if key not in self.actions:
             self.actions[key] = None
-            if getattr(view_class, "read_actions", {}).get(name) == "retrieve":
+            kind = getattr(view_class, "read_actions", {}).get(name)
+            if kind is not None:
                 try:
-                    self.actions[key] = Action(view_class, name, match.func.initkwargs, actions)
+                    cls = {"retrieve": RecordAction, "list": ListAction}[kind]
+                    self.actions[key] = cls(view_class, name, match.func.initkwargs, actions)
                 except Unsupported as reason:
                     logger.info("read path: answered by Django: %s", reason)
         return self.actions[key]
@@ -276,8 +584,7 @@ class ReadPath:
     def answer(self, environ) -> tuple | None:
         """(status line, headers, body) for a request the read path answers, else None."""
         if (
-            environ.get("QUERY_STRING")
-            or environ.get("CONTENT_LENGTH") not in (None, "", "0")
+            environ.get("CONTENT_LENGTH") not in (None, "", "0")
             or "HTTP_TRANSFER_ENCODING" in environ
             or environ.get("HTTP_ACCEPT", "*/*") not in JSON_ACCEPTED
             or any(key.startswith("HTTP_") and key not in NEUTRAL_HEADERS for key in environ)
@@ -293,12 +600,6 @@ class ReadPath:
         action = self.action(match)
         if action is None:
             return None
-        try:
-            arguments = [int(match.kwargs[name]) for name in action.arguments]
-        except (KeyError, ValueError):
-            return None
-        if not all(0 <= value <= BIGINT_MAX for value in arguments):
-            return None
         request = WSGIRequest(environ)
         try:
             request.get_host()  # ALLOWED_HOSTS, as Django checks it
@@ -306,38 +607,39 @@ class ReadPath:
             return None
         if settings.SECURE_SSL_REDIRECT and not request.is_secure():
             return None
+        token = authorization[1]
+        digest = hash_token(token)
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
-            return self._answer(request, action, arguments, authorization[1])
+            try:
+                statement, arguments, context = action.statement(
+                    request, match, [token[: CONSTANTS.TOKEN_KEY_LENGTH], digest]
+                )
+            except Declined:
+                return None
+            rows = self._execute(statement, arguments)
+            answer = None if rows is None else action.answer(request, rows, self.renderer, context)
+            if answer is None:
+                return None
+            status, headers, body = answer
+            return self._respond(request, digest, status, headers, body)
         finally:
             signals.request_finished.send(sender=self.__class__)
 
-    def _answer(self, request, action: Action, arguments: list[int], token: str):
+    def _execute(self, statement: str, arguments: list) -> list[tuple] | None:
         connection = connections["default"]
-        digest = hash_token(token)
         try:
             connection.ensure_connection()
-            with psycopg.Cursor(connection.connection) as cursor:
-                cursor.execute(action.sql, [*arguments, token[: CONSTANTS.TOKEN_KEY_LENGTH], digest], prepare=True)
-                values = cursor.fetchone()
-        except (psycopg.Error, connection.Database.Error) as error:
+            # Outside a transaction (every request of the server: autocommit), a failed statement leaves nothing
+            # behind; inside one (a test's), psycopg's savepoint keeps the transaction usable for Django after it.
+            raw = connection.connection
+            with raw.transaction() if connection.in_atomic_block else contextlib.nullcontext():
+                with psycopg.Cursor(raw) as cursor:
+                    cursor.execute(statement, arguments, prepare=True)
+                    return cursor.fetchall()
+        except (psycopg.Error, DatabaseErrors) as error:  # unreachable (pool timeout), broken, or a failed statement
             logger.info("read path: a database error, handed to Django: %s", error)
             return None
-        data = action.data(values)
-        if data is None:
-            return None
-        body = self.renderer.render(data)
-        tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'  # apicore.conditional.etag of the same bytes
-        try:
-            outcome = conditional.evaluate(request, tag)
-        except ParseError:  # a malformed If-None-Match: DRF's 400
-            return None
-        if outcome == 304:
-            return self._respond(request, digest, 304, {"ETag": tag, "Allow": action.allow}, b"")
-        if outcome is not None:
-            return None
-        headers = {"Content-Type": "application/json", "ETag": tag, "Allow": action.allow}
-        return self._respond(request, digest, 200, headers, body)
 
     def _respond(self, request, digest: str, status: int, headers: dict, body: bytes) -> tuple | None:
         """The answer with what the rate limit and Django's middleware add to it; None over the limit (DRF answers

@@ -6,6 +6,6 @@ class OmnitronConfig(AppConfig):
     name = "omnitron"
 
     def ready(self):
-        from omnitron.db import register_sqlite_functions
+        from apicore.db import register_sqlite_functions
 
         connection_created.connect(register_sqlite_functions)

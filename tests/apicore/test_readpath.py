@@ -4,6 +4,7 @@ WSGI level, and the status, headers and body bytes compared. On SQLite the read 
 
 import io
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import psycopg
 import pytest
@@ -275,3 +276,132 @@ def test_on_sqlite_everything_goes_to_django(records, auth):
     env = environ(f"/api/v1/customers/{records['rich'].pk}/", auth)
     app(env, lambda *args: None)
     assert seen == [env]
+
+
+# --- lists ---------------------------------------------------------------------------------------------------------
+
+
+def _routes():
+    from tests.channels.test_resource import Channels
+    from tests.customers.test_resource import ChannelCustomers, Customers
+    from tests.orders.test_resource import Orders, Refunds
+
+    return [Customers(), ChannelCustomers(), Channels(), Orders(), Refunds()]
+
+
+ROUTES = {route.name: route for route in _routes()}
+LISTS = [(name, op) for name, route in ROUTES.items() for op in ("list", "detailed_list") if op in route.operations]
+
+
+def list_path(route, scope, operation: str) -> str:
+    from tests.resources import OPERATIONS
+
+    return route.path(scope, OPERATIONS[operation])
+
+
+@postgresql
+@pytest.mark.parametrize(("name", "operation"), LISTS)
+def test_every_list_is_answered_as_drf_answers_it(paths, auth, name, operation, settings):
+    route = ROUTES[name]
+    scope = route.scope()
+    for _ in range(12):
+        route.make(scope)
+    url = list_path(route, scope, operation)
+    for query in ("", "?limit=1", "?limit=10", "?limit=1000", "?limit=5&page=3", "?page=2", "?unknown=1&limit=2"):
+        paths(url + query, auth)
+    settings.OMNITRON_LIST_FORMAT = "paginated"
+    for query in ("", "?limit=5", "?limit=5&page=2", "?limit=5&page=3"):
+        paths(url + query, auth)
+    assert readpath.ReadPath(app=None).answer(environ(url + "?limit=5&page=4", auth)) is None  # past the end: 404
+
+
+@postgresql
+@pytest.mark.parametrize(("name", "operation"), LISTS)
+def test_every_filter_and_every_sort_is_answered_as_drf_answers_it(paths, auth, name, operation):
+    route = ROUTES[name]
+    scope = route.scope()
+    url = list_path(route, scope, operation)
+    values = {}
+    for filter_name, case in route.filters.items():
+        value, _, _ = case(route, scope)
+        values[filter_name] = value
+        paths(f"{url}?{urlencode({filter_name: value, 'limit': 1000})}", auth)
+    names = list(values)
+    for first, second in zip(names, names[1:] + names[:1], strict=True):  # each filter beside another
+        paths(f"{url}?{urlencode({first: values[first], second: values[second]})}", auth)
+    for fields in route.sort_records:
+        route.make(scope, **fields)
+    if route.filterset is not None:
+        for field in route.filterset.base_filters["sort"].param_map:
+            for term in (field, f"-{field}", f"-{field},pk"):
+                paths(f"{url}?{urlencode({'sort': term, 'limit': 1000})}", auth)
+
+
+@postgresql
+def test_estimated_counts_are_answered_as_drf_answers_them(paths, auth, settings):
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 20
+    customers = CustomerFactory.create_batch(60, attributes={"tier": "gold"})
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+    last = customers[-1].pk
+    queries = [
+        "",  # the planner's estimate: far above the limit, taken without counting
+        "?email__startswith=customer",
+        "?attributes__tier=gold",
+        f"?pk__in={','.join(str(c.pk) for c in customers[:20])}",  # exactly the limit: counted
+        f"?pk__in={','.join(str(c.pk) for c in customers[:30])}",  # above it, estimated low: at least limit + 1
+        "?limit=10&page=6",  # the last page: its exact total
+        "?created_date__gte=2000-01-01&sort=-pk&page=2&limit=7",
+        f"?pk__in={last}&sort=-email",
+    ]
+    for query in queries:
+        paths(f"/api/v1/customers/{query}", auth)
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 0  # always exact
+    paths("/api/v1/customers/", auth)
+    settings.OMNITRON_LIST_FORMAT = "paginated"
+    settings.OMNITRON_EXACT_COUNT_LIMIT = 20
+    paths("/api/v1/customers/?limit=3", auth)
+
+
+@postgresql
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=1001", "limit=x", "page=0", "page=x", "page=99", "email_allowed=yes", "sort=colour",
+     "created_date=yesterday", "pk__in=1,,2", "channel=999999", "channel=abc", "attributes__=1", "format=json",
+     "email=a%00b"],
+)  # fmt: skip
+def test_a_list_request_drf_refuses_goes_to_django(records, auth, query):
+    assert readpath.ReadPath(app=None).answer(environ(f"/api/v1/customers/?{query}", auth)) is None
+
+
+@postgresql
+def test_a_list_of_a_missing_channel_or_order_goes_to_django(db, auth):
+    for url in ("/api/v1/channel/999999/customers/", "/api/v1/orders/999999/refunds/"):
+        assert readpath.ReadPath(app=None).answer(environ(url, auth)) is None
+
+
+@postgresql
+def test_a_list_without_the_permission_goes_to_django(records, user, auth):
+    user.user_permissions.clear()
+    grant(user, "view_channel")
+    path = readpath.ReadPath(app=None)
+    assert path.answer(environ("/api/v1/customers/", auth)) is None
+    assert path.answer(environ("/api/v1/channels/", auth)) is not None
+
+
+@postgresql
+def test_each_list_read_is_one_statement(records, auth, monkeypatch):
+    path = readpath.ReadPath(app=None)
+    sent = []
+    execute = psycopg.Cursor.execute
+    monkeypatch.setattr(
+        psycopg.Cursor, "execute", lambda self, *args, **kwargs: sent.append(args[0]) or execute(self, *args, **kwargs)
+    )
+    for url in ("/api/v1/customers/?limit=1", "/api/v1/customers/detailed/?email__startswith=j",
+                f"/api/v1/channel/{records['web'].pk}/customers/?sort=-email", "/api/v1/orders/?limit=1",
+                f"/api/v1/orders/{records['order'].pk}/refunds/"):  # fmt: skip
+        sent.clear()
+        with CaptureQueriesContext(connection) as through_django:
+            assert path.answer(environ(url, auth)) is not None, url
+        assert len(sent) == 1, url
+        assert through_django.captured_queries == [], url

@@ -8,7 +8,7 @@ by GIN jsonb_path_ops. Plain column indexes are declared on the model and exist 
 
 from django.db import migrations
 
-from omnitron.db import PostgresOnlySQL
+from apicore.db import PostgresOnlySQL
 
 TABLE = "customers_customer"
 

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from omnitron.db import PostgresOnlySQL
+from apicore.db import PostgresOnlySQL
 
 
 class Migration(migrations.Migration):

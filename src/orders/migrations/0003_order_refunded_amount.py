@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import migrations
 
 import orders.models
-from omnitron.db import VendorSQL
+from apicore.db import VendorSQL
 
 BACKFILL = """
 UPDATE orders_order

@@ -1,6 +1,6 @@
 import pytest
 
-from omnitron.db import sqlite_like
+from apicore.db import sqlite_like
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Database helpers shared by the apps' migrations."""
+"""Database helpers the apps share: migration operations for one engine, SQLite functions."""
 
 import functools
 import re
