@@ -25,6 +25,7 @@ lookups listed in LOOKUPS for fields of the model and DateOfDateTimeFilter's ran
 """
 
 import contextlib
+import datetime
 import hashlib
 import logging
 import re
@@ -42,6 +43,7 @@ from django.db import Error as DatabaseErrors
 from django.db import connections, models
 from django.http import QueryDict
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from django_filters import filters as django_filters
 from django_filters.constants import EMPTY_VALUES
 from knox.crypto import hash_token
@@ -49,7 +51,7 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from rest_framework import relations, serializers
+from rest_framework import ISO_8601, relations, serializers
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -171,27 +173,75 @@ class Representation:
                 isinstance(field, relations.PrimaryKeyRelatedField) and field.pk_field is None
             ):
                 raise Unsupported(f"{where}.{name}: a related field other than the id")
-            # A related record's id reaches the field as DRF's get_attribute hands it over: a PKOnlyObject.
-            kind = "id" if isinstance(field, relations.PrimaryKeyRelatedField) else "column"
-            self.steps.append((name, kind, row.add(f"{alias}.{q(model_field.column)}", model_field), field))
+            self.steps.append((name, _kind(field), row.add(f"{alias}.{q(model_field.column)}", model_field), field))
 
-    def build(self, row: Row, values: tuple) -> dict | None:
-        """The representation of the record in `values`, or None where a LEFT JOIN found none."""
+    def build(self, row: Row, values: tuple, tz) -> dict | None:
+        """The representation of the record in `values`, or None where a LEFT JOIN found none; `tz` is the current
+        time zone (DRF looks it up for every date-time: looked up once per request here)."""
         if values[self.pk] is None:
             return None
         data = {}
         for name, kind, where, field in self.steps:
-            if kind == "column":
-                value = row.value(values, where)
-                data[name] = None if value is None else field.to_representation(value)
-            elif kind == "id":
-                value = values[where]
-                data[name] = None if value is None else field.to_representation(relations.PKOnlyObject(value))
-            elif kind == "nested":
-                data[name] = where.build(row, values)
-            else:
+            if kind == "nested":
+                data[name] = where.build(row, values, tz)
+                continue
+            if kind == "aggregates":
                 data[name] = where(row, values)
+                continue
+            value = row.value(values, where)
+            if value is None:
+                data[name] = None
+            elif kind is type(value):  # what the field would answer is the value itself (see _kind)
+                data[name] = value
+            elif kind == "id":  # a related record's id reaches the field as DRF's get_attribute hands it over
+                data[name] = field.to_representation(relations.PKOnlyObject(value))
+            elif kind == "datetime" and tz is not None and value.utcoffset() is not None:
+                data[name] = _iso(value, tz, field)
+            else:
+                data[name] = field.to_representation(value)
         return data
+
+
+# DRF fields whose to_representation answers a value of the given type as it is: str() of a str, int() of an int,
+# a bool for a bool, the value itself for a JSON field that is not `binary`.
+SAME = {
+    serializers.CharField.to_representation: str,
+    serializers.IntegerField.to_representation: int,
+    serializers.BooleanField.to_representation: bool,
+}
+
+
+def _kind(field):
+    """How the read path represents a column for `field`: a type whose values the field answers unchanged, "id"
+    (a related record's id), "datetime" (DRF's ISO 8601 date-time in the current time zone, see _iso), or "drf"
+    (the field's own to_representation)."""
+    represent = type(field).to_representation
+    if isinstance(field, relations.PrimaryKeyRelatedField):
+        return "id"
+    if represent in SAME:
+        return SAME[represent]
+    if represent is serializers.JSONField.to_representation and not field.binary:
+        return dict  # a JSON object column (JSONObjectField); any other value goes through the field
+    if (
+        represent is serializers.DateTimeField.to_representation
+        and not hasattr(field, "timezone")
+        and getattr(field, "format", api_settings.DATETIME_FORMAT) == ISO_8601
+    ):
+        return "datetime"
+    return "drf"
+
+
+def _iso(value: datetime.datetime, tz, field) -> str:
+    """DRF's DateTimeField.to_representation (ISO 8601) of an aware date-time in the current time zone `tz`."""
+    try:
+        text = value.astimezone(tz).isoformat()
+    except OverflowError:
+        return field.to_representation(value)  # DRF's error
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def current_timezone():
+    return timezone.get_current_timezone() if settings.USE_TZ else None
 
 
 def permission_sql(user: str, permission: str) -> str:
@@ -312,7 +362,7 @@ class RecordAction(Action):
         values = rows[0] if rows else None
         if values is None or not values[1]:
             return None
-        data = self.representation.build(self.row, values[2:])
+        data = self.representation.build(self.row, values[2:], current_timezone())
         if data is None:  # no such record: Django's 404
             return None
         body = renderer.render(data)
@@ -329,13 +379,40 @@ class RecordAction(Action):
 
 
 class Condition:
-    """One filter as SQL: the predicate with `%s` for its values, and how to write it with its values in."""
+    """One filter as SQL: the predicate with `%s` for its values, and how to write it with its values in.
 
-    def __init__(self, predicate: str, values: list):
+    `probe` is what the probe of the matches adds to it so that an index serves it in a generic plan (a prefix's
+    bounds); `custom` says that no generic plan serves it well (a prefix without bounds): its statement is then
+    planned for each request. `ordered_by` names a range's column: the probe reads the range in its order.
+    """
+
+    def __init__(self, predicate: str, values: list, probe=None, custom=False, ordered_by=None):
         self.predicate, self.values = predicate, values
+        self.probe, self.custom, self.ordered_by = probe, custom, ordered_by
 
     def literal(self, connection) -> str:
         return sql.SQL(self.predicate.replace("%s", "{}")).format(*map(sql.Literal, self.values)).as_string(connection)
+
+
+RANGES = {"gt", "gte", "lt", "lte"}
+# The probe reads at most this many matches through the filters' own indexes. Fewer: they are every match, sorted
+# and paged here. As many: the filters are broad, and walking the list's order meets a page of matches soon.
+PROBE = 1000
+
+
+def prefix(column: str, value: str) -> Condition:
+    """`istartswith` (Django's LIKE), and for the probe the prefix's bounds, which the text_pattern_ops index on
+    UPPER(column) serves with a parameter (a LIKE with a parameter is planned as a walk of every row). Bounds are
+    exact for ASCII letters, which PostgreSQL's and Python's upper() fold alike; other prefixes are planned per
+    request."""
+    condition = Condition(LOOKUPS["istartswith"].format(col=column), [f"{like_escaped(value)}%"])
+    if value and value.isascii() and value.upper()[-1] < "\x7f":
+        low = value.upper()
+        high = low[:-1] + chr(ord(low[-1]) + 1)
+        condition.probe = Condition(f"UPPER({column}::text) ~>=~ %s AND UPPER({column}::text) ~<~ %s", [low, high])
+    else:
+        condition.custom = True
+    return condition
 
 
 class ListAction(Action):
@@ -394,13 +471,16 @@ class ListAction(Action):
                     if lookup == "isnull":
                         conditions.append(Condition(f"{column} IS {'' if bound else 'NOT '}NULL", []))
                     else:
-                        conditions.append(Condition(LOOKUPS[lookup].format(col=column), [bound]))
+                        conditions.append(Condition(LOOKUPS[lookup].format(col=column), [bound], ordered_by=column))
                 continue
             lookup = filter_.lookup_expr
+            if lookup in RANGES and field is not self.opts.pk:
+                conditions.append(Condition(LOOKUPS[lookup].format(col=column), [value], ordered_by=column))
+                continue
             if lookup == "exact" and isinstance(field, models.BooleanField):
                 conditions.append(Condition(column if value else f"NOT {column}", []))  # Django's SQL for it
             elif lookup == "istartswith":
-                conditions.append(Condition(LOOKUPS[lookup].format(col=column), [f"{like_escaped(value)}%"]))
+                conditions.append(prefix(column, value))
             elif lookup == "icontains":
                 conditions.append(Condition(LOOKUPS[lookup].format(col=column), [f"%{like_escaped(value)}%"]))
             else:
@@ -462,21 +542,23 @@ class ListAction(Action):
         connection = connections[self.model.objects.db]
         matching = self._matching(conditions, scope, connection.connection)
         values = [value for condition in conditions for value in condition.values]
-        # In the order of the statement's placeholders: the token, the page (scope, filters, size, offset), the
-        # count, the existence checks.
+        # In the order of the statement's placeholders (ListAction._statement).
+        if conditions:
+            probe = [value for condition in conditions if condition.probe for value in condition.probe.values]
+            page = [*scope, *values, *probe, size + 1, offset, *scope, *values, size + 1, offset]
+        else:
+            page = [*scope, size + 1, offset]
         arguments = [
             *token_params,
-            *scope,
-            *values,
-            size + 1,
-            offset,
+            *page,
             matching,
             settings.OMNITRON_EXACT_COUNT_LIMIT,
             size,
             *scope,
             *(pk for _, pk in records),
         ]
-        return statement, arguments, (number, size, offset, len(self.scope) + len(records))
+        custom = any(condition.custom for condition in conditions)
+        return statement, arguments, (number, size, offset, len(self.scope) + len(records), custom)
 
     def _matching(self, conditions: list[Condition], scope: list[int], connection) -> str:
         """The rows the list shows, as SQL with its values written in, for the planner's estimate and the count."""
@@ -487,24 +569,50 @@ class ListAction(Action):
         )
 
     def _statement(self, conditions: list[Condition], records: list, ordering: list) -> str:
+        """The statement of a shape. Its placeholders, in order: the token (2); with filters, the probe's scope and
+        filters (and their probe bounds), then each branch's scope and filters, size and offset; without, the
+        scope, size and offset; the count's (3); the existence checks (ListAction.arguments)."""
         exists = [
             f"EXISTS (SELECT 1 FROM {q(field.related_model._meta.db_table)} WHERE id = %s::bigint)"
             for field in self.scope.values()
         ]
         exists += [f"EXISTS (SELECT 1 FROM {q(model._meta.db_table)} WHERE id = %s::bigint)" for model, _ in records]
-        where = ["(SELECT allowed FROM auth)"]
-        where += [f"{self.column(field)} = %s::bigint" for field in self.scope.values()]
-        where += [condition.predicate for condition in conditions]
+        scope = [f"{self.column(field)} = %s::bigint" for field in self.scope.values()]
+        matching = [*scope, *(condition.predicate for condition in conditions)]
         sort_columns = [self.column(field) for field, _ in ordering]
         directions = ["DESC" if descending else "ASC" for _, descending in ordering]
         order = ", ".join(f"{column} {direction}" for column, direction in zip(sort_columns, directions, strict=True))
         final_order = ", ".join(f"p.s{n} {direction}" for n, direction in enumerate(directions))
-        return (
-            f"WITH auth AS ({self.auth_sql}),"
-            f" page AS (SELECT {', '.join(self.row.sql)}, "
+        table = f"{q(self.opts.db_table)} r"
+        select = (
+            f"SELECT {', '.join(self.row.sql)}, "
             + ", ".join(f"{column} AS s{n}" for n, column in enumerate(sort_columns))
-            + f" FROM {q(self.opts.db_table)} r{''.join(f' {join}' for join in self.joins)}"
-            f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s),"
+            + f" FROM {table}{''.join(f' {join}' for join in self.joins)}"
+        )
+        allowed = "(SELECT allowed FROM auth)"
+        pk = f"r.{q(self.opts.pk.column)}"
+        if conditions:
+            # The probe: at most PROBE matches, read through the filters' indexes (a range in its own order).
+            probed = [*matching, *(condition.probe.predicate for condition in conditions if condition.probe)]
+            ordered_by = next((condition.ordered_by for condition in conditions if condition.ordered_by), None)
+            few = (
+                f" few AS MATERIALIZED (SELECT {pk} AS id FROM {table} WHERE {allowed} AND {' AND '.join(probed)}"
+                + (f" ORDER BY {ordered_by}" if ordered_by else "")
+                + f" LIMIT {PROBE}),"
+            )
+            page = (
+                f" page AS (({select} WHERE {allowed} AND {pk} IN (SELECT id FROM few)"
+                f" AND (SELECT count(*) FROM few) < {PROBE} ORDER BY {order} LIMIT %s OFFSET %s)"
+                f" UNION ALL ({select} WHERE {allowed} AND (SELECT count(*) FROM few) >= {PROBE}"
+                f" AND {' AND '.join(matching)} ORDER BY {order} LIMIT %s OFFSET %s)),"
+            )
+        else:
+            few = ""
+            page = (
+                f" page AS ({select} WHERE {' AND '.join([allowed, *matching])} ORDER BY {order} LIMIT %s OFFSET %s),"
+            )
+        return (
+            f"WITH auth AS ({self.auth_sql}),{few}{page}"
             " total AS MATERIALIZED (SELECT * FROM omnitron_list_count(%s, %s::bigint)"
             " WHERE (SELECT count(*) FROM page) > %s)"
             " SELECT a.digest, a.allowed, (SELECT total FROM total), (SELECT estimated FROM total)"
@@ -513,7 +621,7 @@ class ListAction(Action):
         )
 
     def answer(self, request, rows: list[tuple], renderer, context) -> tuple[int, dict, bytes] | None:
-        number, size, offset, checks = context
+        number, size, offset, checks, _ = context
         if not rows or not rows[0][1]:
             return None
         # Each row: the token's digest, whether it may read, the total and whether it is estimated, the existence
@@ -521,19 +629,22 @@ class ListAction(Action):
         first, start = rows[0], 4 + checks
         if not all(first[4:start]):
             return None  # a scope record or a chosen record does not exist: Django's 404 or 400
-        records = [record for record in (self.representation.build(self.row, row[start:]) for row in rows) if record]
+        tz = current_timezone()
+        # The row past the page only tells that a next page exists.
+        records = [record for record in (self.representation.build(self.row, row[start:], tz) for row in rows[:size])
+                   if record]  # fmt: skip
         if not records and number > 1:
             return None  # a page past the end: Django's 404
+        has_more = len(rows) > size
         paginator = EstimatingPaginator([], size)
-        has_more = len(records) > size
         if has_more:  # counted (apicore.pagination's rule), and at least the rows read
-            paginator.count, paginator.estimated = max(first[2], offset + len(records)), first[3]
+            paginator.count, paginator.estimated = max(first[2], offset + len(rows)), first[3]
         else:  # the last page: its rows are the rest
             paginator.count, paginator.estimated = offset + len(records), False
         pagination = Pagination()
         pagination.request = request
-        pagination.page = ProbedPage(records[:size], number, paginator, has_more=has_more)
-        response = pagination.get_paginated_response(records[:size])
+        pagination.page = ProbedPage(records, number, paginator, has_more=has_more)
+        response = pagination.get_paginated_response(records)
         headers = {**dict(response.items()), "Content-Type": "application/json", "Allow": self.allow}
         return 200, headers, renderer.render(response.data)
 
@@ -617,7 +728,8 @@ class ReadPath:
                 )
             except Declined:
                 return None
-            rows = self._execute(statement, arguments)
+            # A shape no generic plan serves well is planned for its values (ListAction.conditions).
+            rows = self._execute(statement, arguments, prepare=not (context and context[-1]))
             answer = None if rows is None else action.answer(request, rows, self.renderer, context)
             if answer is None:
                 return None
@@ -626,7 +738,7 @@ class ReadPath:
         finally:
             signals.request_finished.send(sender=self.__class__)
 
-    def _execute(self, statement: str, arguments: list) -> list[tuple] | None:
+    def _execute(self, statement: str, arguments: list, prepare: bool) -> list[tuple] | None:
         connection = connections["default"]
         try:
             connection.ensure_connection()
@@ -635,7 +747,7 @@ class ReadPath:
             raw = connection.connection
             with raw.transaction() if connection.in_atomic_block else contextlib.nullcontext():
                 with psycopg.Cursor(raw) as cursor:
-                    cursor.execute(statement, arguments, prepare=True)
+                    cursor.execute(statement, arguments, prepare=prepare)
                     return cursor.fetchall()
         except (psycopg.Error, DatabaseErrors) as error:  # unreachable (pool timeout), broken, or a failed statement
             logger.info("read path: a database error, handed to Django: %s", error)

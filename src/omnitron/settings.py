@@ -143,6 +143,10 @@ def _database() -> dict:
         wait = float(os.environ.get("OMNITRON_DB_POOL_TIMEOUT", "5"))
         options = db.setdefault("OPTIONS", {})
         options.setdefault("connect_timeout", 5)  # libpq: an unanswered connect fails instead of hanging
+        # Django disables psycopg's prepared statements unless this is set; the read path prepares its statements
+        # (apicore.readpath). Django's own queries bind on the client and are not prepared either way. Behind
+        # PgBouncer in transaction mode this needs PgBouncer 1.21+ with max_prepared_statements (README).
+        options.setdefault("prepare_threshold", 5)
         options["pool"] = {
             "min_size": int(os.environ.get("OMNITRON_DB_POOL_MIN", "1")),
             "max_size": int(os.environ.get("OMNITRON_DB_POOL_MAX", "8")),
