@@ -600,11 +600,14 @@ class ListAction(Action):
                 + (f" ORDER BY {ordered_by}" if ordered_by else "")
                 + f" LIMIT {PROBE}),"
             )
+            # Many matches: the page's ids first (an index holding the id with a filtered column, such as
+            # customers' (id) INCLUDE (created_date, date_joined), walks them without reading rows), then its rows.
             page = (
                 f" page AS (({select} WHERE {allowed} AND {pk} IN (SELECT id FROM few)"
                 f" AND (SELECT count(*) FROM few) < {PROBE} ORDER BY {order} LIMIT %s OFFSET %s)"
                 f" UNION ALL ({select} WHERE {allowed} AND (SELECT count(*) FROM few) >= {PROBE}"
-                f" AND {' AND '.join(matching)} ORDER BY {order} LIMIT %s OFFSET %s)),"
+                f" AND {pk} = ANY(ARRAY(SELECT {pk} FROM {table} WHERE {' AND '.join(matching)}"
+                f" ORDER BY {order} LIMIT %s OFFSET %s)) ORDER BY {order})),"
             )
         else:
             few = ""
