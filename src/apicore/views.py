@@ -17,6 +17,7 @@ from apicore.throttling import LoginSerializer
 
 __all__ = ["ActiveUserView", "LoginView", "ModelViewSet", "ScopedMixin"]
 
+
 class ScopedMixin:
     """A route under another record, such as `/channel/{channel_id}/customers/`: `scope` maps each URL argument to
     the foreign key it fixes. The queryset holds that record's records only; a record that does not exist answers

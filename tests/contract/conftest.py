@@ -26,6 +26,9 @@ import pytest
 OMNITRON = [sys.executable, "-m", "omnitron"]
 POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
 STARTUP_TIMEOUT = 60  # seconds for the server to answer its first request
+# The HTTP server `omnitron serve` runs for the live-server tests: OMNITRON_SERVER=granian runs them all on granian,
+# as it does the command itself.
+SERVER = os.environ.get("OMNITRON_SERVER") or "gunicorn"
 
 # Run with `omnitron shell -c`: an API user and its token, channels, and customers with and without orders and
 # refunds (for the detailed views). Prints what it created as JSON on its last line.
@@ -92,6 +95,7 @@ class OmnitronServer:
     log: Path
     env: dict
     tls: "TLSFiles | None" = None
+    server: str = SERVER  # "gunicorn" or "granian"
 
     def connection(self, timeout: float = 30) -> http.client.HTTPConnection:
         """A new connection to the server: HTTPS trusting its certificate's CA when it serves HTTPS."""
@@ -188,12 +192,16 @@ def omnitron_server(contract_database_url, tmp_path_factory):
 
 @contextlib.contextmanager
 def start_server(
-    database_url: str, workdir: Path, extra_env: dict | None = None, tls: TLSFiles | None = None
+    database_url: str,
+    workdir: Path,
+    extra_env: dict | None = None,
+    tls: TLSFiles | None = None,
+    server: str = SERVER,
 ) -> Iterator[OmnitronServer]:
     """`omnitron serve` on a free port over a migrated, seeded database; terminated afterwards, whatever happens.
 
     `extra_env` (e.g. OMNITRON_LIST_FORMAT=paginated) is applied last, over the cleaned environment. With `tls`,
-    the server answers HTTPS only (`--certfile`, `--keyfile`).
+    the server answers HTTPS only (`--certfile`, `--keyfile`). `server` is the HTTP server (`--server`).
     """
     env = {
         key: value
@@ -216,7 +224,7 @@ def start_server(
     port = _free_port()
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     log = workdir / "server.log"
-    serve = [*OMNITRON, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    serve = [*OMNITRON, "serve", "--server", server, "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     if tls:
         serve += ["--certfile", str(tls.certfile), "--keyfile", str(tls.keyfile)]
     with log.open("wb") as out:
@@ -229,9 +237,9 @@ def start_server(
         )
     try:
         _wait_until_up(process, f"{url}/api/v1/customers/", log, tls)
-        yield OmnitronServer(url=url, token=token, seeded=seeded, log=log, env=env, tls=tls)
+        yield OmnitronServer(url=url, token=token, seeded=seeded, log=log, env=env, tls=tls, server=server)
     finally:
-        process.terminate()  # gunicorn's master stops its workers on SIGTERM
+        process.terminate()  # the server's main process stops its workers on SIGTERM, gunicorn's and granian's
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -142,7 +142,7 @@ class ChannelApp:
         return json.loads(step.stdout.strip().splitlines()[-1]), self.requests_since(start), step.stderr
 
     def requests_since(self, offset: int) -> list[str]:
-        # gunicorn logs a request just after answering it: wait until the log stops growing.
+        # The server logs a request just after answering it: wait until the log stops growing.
         seen, size, deadline = -1, 0, time.monotonic() + 5
         while time.monotonic() < deadline:
             size = self.server.log.stat().st_size
@@ -153,8 +153,8 @@ class ChannelApp:
         with self.server.log.open("rb") as log:
             log.seek(offset)
             lines = log.read().decode(errors="replace").splitlines()
-        # gunicorn's access log ends with the User-Agent: channel-app's requests say python-requests, the test's
-        # own (http.client) send none.
+        # The access log (gunicorn's format, under granian too) ends with the User-Agent: channel-app's requests say
+        # python-requests, the test's own (http.client) send none.
         found = (re.search(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" ([0-9]{3}) .*"python-requests/', line) for line in lines)
         return [f"{m[1]} {m[2]} {m[3]}" for m in found if m]
 
