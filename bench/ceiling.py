@@ -27,7 +27,8 @@ SAMPLES = 20
 UNIQUE_HEADER = "\\set bench_seq :bench_seq + 1\n\\set bench_unique :bench_run + :client_id * 100000000 + :bench_seq\n"
 # pgbench substitutes `:name` everywhere in a statement, quoted literals included, when the variable exists.
 PGBENCH_VARIABLE = re.compile(r":(client_id|default_seed|random_seed|scale|bench_\w+)\b")
-READS_CUSTOMERS = re.compile(r'^\s*SELECT\b.*\b(FROM|JOIN) "customers_customer"', re.IGNORECASE | re.DOTALL)
+# A read: Django's SELECT, or the read path's one statement (WITH ... SELECT).
+READS_CUSTOMERS = re.compile(r'^\s*(SELECT|WITH)\b.*\b(FROM|JOIN) "customers_customer"', re.IGNORECASE | re.DOTALL)
 
 
 def capture(env: dict, token: str, chosen: dict, samples: int = SAMPLES) -> dict:
@@ -75,8 +76,10 @@ def pgbench(database_url: str, results: list[dict], directory: Path, args) -> di
         path = directory / f"request{i:02}.sql"
         path.write_text(script(result))
         files += ["-f", str(path)]
-    # Prepared, as the service's read path sends its statements: parsed and planned once per connection.
-    command = ["pgbench", "-n", "-M", "prepared", "-c", str(args.concurrency), "-j", str(args.threads),
+    # Reads prepared, as the read path sends its statements (parsed and planned once per connection); writes, whose
+    # unique value is a variable inside a literal, as Django sends them.
+    mode = "simple" if any(result["marker"] for result in results) else "prepared"
+    command = ["pgbench", "-n", "-M", mode, "-c", str(args.concurrency), "-j", str(args.threads),
                "-T", str(args.ceiling_duration), "-D", "bench_seq=0", "-D", f"bench_run={int(time.time()) * 10**9}",
                *files, database_url]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)

@@ -43,6 +43,7 @@ def versions(database_url: str, platformatic: str | None) -> dict:
     return {
         "python": platform.python_version(),
         "django": importlib.metadata.version("django"),
+        "granian": importlib.metadata.version("granian"),
         "gunicorn": importlib.metadata.version("gunicorn"),
         "postgresql": postgres,
         "node": first_line(["node", "--version"]),
@@ -117,8 +118,9 @@ def markdown(report: dict) -> str:
         "",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}",
         "- Versions: " + ", ".join(f"{name} {version}" for name, version in v.items()),
-        f"- Service: gunicorn, {report['workers']} workers, token authentication on every request "
-        f"({report['tokens']} tokens of one user, as that many clients).",
+        f"- Service: `omnitron serve` ({os.environ.get('OMNITRON_SERVER') or 'granian'}), {report['workers']} workers, "
+        f"token authentication on every request ({report['tokens']} tokens of one user, as that many clients), the "
+        "read path on.",
         f"- Peer: {report['peer']}",
         "",
         "Commands:",

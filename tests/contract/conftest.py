@@ -26,9 +26,9 @@ import pytest
 OMNITRON = [sys.executable, "-m", "omnitron"]
 POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
 STARTUP_TIMEOUT = 60  # seconds for the server to answer its first request
-# The HTTP server `omnitron serve` runs for the live-server tests: OMNITRON_SERVER=granian runs them all on granian,
-# as it does the command itself.
-SERVER = os.environ.get("OMNITRON_SERVER") or "gunicorn"
+# The HTTP server `omnitron serve` runs for the live-server tests (its default, granian, unless OMNITRON_SERVER says
+# gunicorn), as the command itself does.
+SERVER = os.environ.get("OMNITRON_SERVER") or "granian"
 
 # Run with `omnitron shell -c`: an API user and its token, channels, and customers with and without orders and
 # refunds (for the detailed views). Prints what it created as JSON on its last line.

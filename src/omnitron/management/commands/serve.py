@@ -38,7 +38,7 @@ REQUEST_TIMEOUT_BODY = b'{"detail": "The request body was not received in time."
 
 class Command(BaseCommand):
     help = (
-        "Serve the API with a production HTTP server: gunicorn (threaded workers, the default) or granian. "
+        "Serve the API with a production HTTP server: granian (the default) or gunicorn (threaded workers). "
         "With granian a client that sends its request slowly holds no Python thread: its headers must arrive "
         "within --keepalive seconds of the connection (or of its previous response), its body within "
         "--body-timeout seconds of its headers, else the connection is closed."
@@ -48,8 +48,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--server",
             choices=("gunicorn", "granian"),
-            default=os.environ.get("OMNITRON_SERVER", "gunicorn"),
-            help="the HTTP server (default: OMNITRON_SERVER, else gunicorn)",
+            default=os.environ.get("OMNITRON_SERVER", "granian"),
+            help="the HTTP server (default: OMNITRON_SERVER, else granian)",
         )
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
