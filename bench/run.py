@@ -491,7 +491,8 @@ def main() -> None:
             )
             if args.warmup
             else "none",
-            "pgbench (per scenario)": f"pgbench -n -c {args.concurrency} -j {args.threads} -T {args.ceiling_duration} "
+            "pgbench (per scenario)": "pgbench -n -M prepared (reads; writes -M simple) "
+            f"-c {args.concurrency} -j {args.threads} -T {args.ceiling_duration} "
             f"-D bench_seq=0 -D bench_run=<now> -f var/bench/ceiling/<scenario>/request00.sql ... {url}",
             "peer": "node bench/platformatic/cluster.mjs (PLT_BENCH_WORKERS="
             f"{args.workers}, config bench/platformatic/platformatic.json)",
