@@ -86,9 +86,17 @@ def paths(monkeypatch):
 
 
 @pytest.fixture
-def token(user) -> str:
-    _, key = AuthToken.objects.create(user=user)
-    return key
+def sent(monkeypatch) -> list:
+    """The statements sent through psycopg's cursor (the read path's; Django's own go through its cursor wrapper)."""
+    statements = []
+    execute = psycopg.Cursor.execute
+
+    def recording(cursor, query, *args, **kwargs):
+        statements.append(query)
+        return execute(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", recording)
+    return statements
 
 
 @pytest.fixture
@@ -241,13 +249,8 @@ def test_what_the_read_path_does_not_know_goes_to_django(records, auth, extra):
 
 
 @postgresql
-def test_each_record_read_is_one_statement(records, auth, monkeypatch):
+def test_each_record_read_is_one_statement(records, auth, sent):
     path = readpath.ReadPath(app=None)
-    sent = []
-    execute = psycopg.Cursor.execute
-    monkeypatch.setattr(
-        psycopg.Cursor, "execute", lambda self, *args, **kwargs: sent.append(args[0]) or execute(self, *args, **kwargs)
-    )
     for url in record_paths(records):
         sent.clear()
         with CaptureQueriesContext(connection) as through_django:
@@ -390,13 +393,8 @@ def test_a_list_without_the_permission_goes_to_django(records, user, auth):
 
 
 @postgresql
-def test_each_list_read_is_one_statement(records, auth, monkeypatch):
+def test_each_list_read_is_one_statement(records, auth, sent):
     path = readpath.ReadPath(app=None)
-    sent = []
-    execute = psycopg.Cursor.execute
-    monkeypatch.setattr(
-        psycopg.Cursor, "execute", lambda self, *args, **kwargs: sent.append(args[0]) or execute(self, *args, **kwargs)
-    )
     for url in ("/api/v1/customers/?limit=1", "/api/v1/customers/detailed/?email__startswith=j",
                 f"/api/v1/channel/{records['web'].pk}/customers/?sort=-email", "/api/v1/orders/?limit=1",
                 f"/api/v1/orders/{records['order'].pk}/refunds/"):  # fmt: skip
