@@ -3,7 +3,6 @@ WSGI level, and the status, headers and body bytes compared. On SQLite the read 
 """
 
 import io
-from decimal import Decimal
 from urllib.parse import urlencode
 
 import psycopg
@@ -17,7 +16,7 @@ from knox.models import AuthToken
 
 from apicore import readpath, throttling
 from tests.conftest import grant
-from tests.factories import ChannelFactory, CustomerFactory, OrderFactory, RefundFactory
+from tests.factories import CustomerFactory
 
 postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the read path serves PostgreSQL only")
 
@@ -102,28 +101,6 @@ def sent(monkeypatch) -> list:
 @pytest.fixture
 def auth(token) -> dict:
     return {"Authorization": f"Token {token}"}
-
-
-@pytest.fixture
-def records(db):
-    web, market = ChannelFactory(conf={"url": "https://shop.example.com"}, schema={"k": {"key": "k"}}), ChannelFactory()
-    rich = CustomerFactory(
-        channel=web,
-        phone_number="05550001122",
-        erp_code="E-1",
-        attributes={"size": {"eu": 42}, "ratio": 0.1, "tiny": 1e-07, "big": 2**70, "text": 'a\u2028b"é'},
-        extra_field={"nested": [1, {"x": None}]},
-        email_allowed=True,
-        gender="female",
-        user_type="guest",
-        date_of_birth="1990-05-17",
-    )
-    order = OrderFactory(customer=rich, amount=Decimal("250.00"), discount_amount=Decimal("20.50"))
-    RefundFactory(order=order, amount=Decimal("10.25"))
-    OrderFactory(customer=rich, amount=Decimal("0.99"))
-    plain = CustomerFactory(channel=None, first_name="", last_name="Ö'Brien")
-    stranger = CustomerFactory(channel=market)
-    return {"web": web, "market": market, "rich": rich, "plain": plain, "stranger": stranger, "order": order}
 
 
 def record_paths(records) -> list[str]:

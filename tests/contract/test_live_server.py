@@ -88,3 +88,51 @@ def test_idle_connection_outlives_a_load_balancers_pause(omnitron_server):
         assert conn.sock is sock  # the same connection, not a new one
     finally:
         conn.close()
+
+
+def raw_get(server, path: str, headers: dict) -> tuple[int, dict, bytes]:
+    conn = server.connection()
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Token {server.token}", **headers})
+        response = conn.getresponse()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_granian_answers_reads_on_its_event_loop_as_drf_answers_them(omnitron_server):
+    import psycopg
+
+    if omnitron_server.server != "granian" or not omnitron_server.env["DATABASE_URL"].startswith("postgres"):
+        pytest.skip("the read path answers on granian's event loop, on PostgreSQL")
+    customers, (web, _) = omnitron_server.seeded["customers"], omnitron_server.seeded["channels"]
+    paths = [
+        f"/api/v1/customers/{customers[0]}/",
+        f"/api/v1/customers/{customers[0]}/detailed/",
+        f"/api/v1/channel/{web}/customers/{customers[1]}/",
+        f"/api/v1/channels/{web}/",
+        "/api/v1/customers/?limit=2&page=2",
+        "/api/v1/customers/?email__startswith=JOHN&sort=-email",
+        "/api/v1/customers/detailed/?limit=3",
+        "/api/v1/orders/",
+    ]
+    for path in paths:
+        etag = raw_get(omnitron_server, path, {})[1].get("etag")  # records have one
+        for extra in ({}, {"If-None-Match": etag}) if etag else ({},):
+            status, headers, body = raw_get(omnitron_server, path, extra)
+            # A header the read path does not know sends the same request to Django (DRF) in a thread.
+            drf_status, drf_headers, drf_body = raw_get(omnitron_server, path, {**extra, "X-Compare": "1"})
+            # Workers count the rate limit apart (the default cache is the process's own) and the clock moves.
+            for varies in ("date", "ratelimit-remaining", "ratelimit-reset"):
+                assert varies in headers and varies in drf_headers, (path, varies)
+                del headers[varies], drf_headers[varies]
+            assert (status, headers, body) == (drf_status, drf_headers, drf_body), path
+            assert status == (304 if extra else 200), path
+    with psycopg.connect(omnitron_server.env["DATABASE_URL"]) as conn:
+        sessions = conn.execute(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            ["omnitron read path"],
+        ).fetchall()
+    # The read path's own connections (apicore.readpath.LoopReader) read the answers, at most 2 x 2 of them.
+    assert 1 <= len(sessions) <= 4
+    assert all(query.startswith("WITH auth AS") for (query,) in sessions)

@@ -216,6 +216,7 @@ class GranianApplication:
         self.body_timeout = body_timeout
         self.max_body = max_body
         self.executor: ThreadPoolExecutor | None = None
+        self.reader = None
         self.base_environ = {
             "SCRIPT_NAME": "",
             "SERVER_SOFTWARE": "granian",
@@ -228,7 +229,11 @@ class GranianApplication:
         }
 
     def __rsgi_init__(self, loop):
+        from apicore.readpath import LoopReader, ReadPath
+
         self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="omnitron")
+        # The read path answers on the loop, with as many connections as Django has threads (README: connections).
+        self.reader = LoopReader(self.app, self.threads) if isinstance(self.app, ReadPath) else None
 
     def __rsgi_del__(self, loop):
         self.executor.shutdown(wait=True)
@@ -247,8 +252,18 @@ class GranianApplication:
                     response = [("content-type", "application/json"), ("connection", "close")]
                     protocol.response_bytes(status, response, REQUEST_TIMEOUT_BODY)
                     return
+            environ = self.environ(scope, headers, body)
+            app = self.app
+            if self.reader is not None and scope.method == "GET" and not body:
+                answer = await self.reader.answer(environ)
+                if answer is not None:
+                    status_line, response, content = answer
+                    status, size = int(status_line[:3]), len(content)
+                    protocol.response_bytes(status, response, content)
+                    return
+                app = self.reader.read_path.app  # declined: Django answers, without a second try of the read path
             loop = asyncio.get_running_loop()
-            status, response, content = await loop.run_in_executor(self.executor, self.call, scope, headers, body)
+            status, response, content = await loop.run_in_executor(self.executor, self.call, app, environ)
             size = len(content)
             protocol.response_bytes(status, response, content)
         except Exception:
@@ -277,7 +292,8 @@ class GranianApplication:
                 break
         return b"".join(parts)
 
-    def call(self, scope, headers, body: bytes) -> tuple[int, list, bytes]:
+    @staticmethod
+    def call(app, environ: dict) -> tuple[int, list, bytes]:
         """Runs the WSGI application in this (executor) thread: its status, headers and whole body."""
         started: list = []
         chunks: list[bytes] = []
@@ -288,7 +304,7 @@ class GranianApplication:
             started[:] = [int(status[:3]), headers]
             return chunks.append
 
-        result = self.app(self.environ(scope, headers, body), start_response)
+        result = app(environ, start_response)
         try:
             chunks.extend(result)
         finally:
