@@ -193,6 +193,8 @@ def _compare_with_read_path(shadow, environ, response, signals, close_old_connec
         count = rate.limit + 1 if response.status_code == 429 else rate.limit - int(response["RateLimit-Remaining"])
         usage = throttling.Usage(rate, count, int(response["RateLimit-Reset"]))
     env = {**environ, "wsgi.input": io.BytesIO(b"")}
+    # A request without a (sane) id of its own gets a new one from each side: the read path is given Django's.
+    env["HTTP_X_REQUEST_ID"] = response.get("X-Request-ID", "")
     for signal in (signals.request_started, signals.request_finished):
         signal.disconnect(close_old_connections)
     real_usage = throttling.token_usage

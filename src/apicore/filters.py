@@ -271,6 +271,11 @@ def _filter_prefixes(filterset_class: type[FilterSet]) -> tuple[str, ...]:
 class FilterBackend(DjangoFilterBackend):
     filterset_base = FilterSet  # for a view naming `filterset_fields` only
 
+    def get_filterset_class(self, view, queryset=None):
+        if getattr(view, "action", None) == "history":  # a record's history entries (ModelViewSet.history)
+            return history_filterset(view.queryset.model)
+        return super().get_filterset_class(view, queryset)
+
     def filter_queryset(self, request, queryset, view):
         for name, values in request.query_params.lists():
             if "\x00" in name or any("\x00" in value for value in values):
@@ -281,3 +286,30 @@ class FilterBackend(DjangoFilterBackend):
             # would still build a form class, on every record's GET and every unfiltered page.
             return queryset
         return super().filter_queryset(request, queryset, view)
+
+
+class HistoryFilterSet(FilterSet):
+    """A record's history entries (apicore.history): those that changed `field`, made by `user`, or made within
+    `created_date__gte` / `created_date__lte`. `history_filterset` makes one per tracked model."""
+
+    field = django_filters.ChoiceFilter(method="filter_field", choices=())
+    user = IntegerFilter(field_name="history_user", min_value=1, max_value=BIGINT_MAX)
+    created_date__gte = UTCDateTimeFilter(field_name="history_date", lookup_expr="gte")
+    created_date__lte = UTCDateTimeFilter(field_name="history_date", lookup_expr="lte")
+
+    def filter_field(self, queryset, name, value):
+        return queryset.filter(changes__has_key=value)
+
+
+@functools.cache
+def history_filterset(model) -> type[HistoryFilterSet]:
+    """The history filters of `model`: `field` takes the names of its tracked fields (anything else is a 400)."""
+    from apicore.history import tracked_fields
+
+    names = [(field.name, field.name) for field in tracked_fields(model)]
+    meta = type("Meta", (), {"model": model.history.model, "fields": []})
+    return type(
+        f"{model.__name__}HistoryFilterSet",
+        (HistoryFilterSet,),
+        {"Meta": meta, "field": django_filters.ChoiceFilter(method="filter_field", choices=names)},
+    )

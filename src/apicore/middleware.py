@@ -1,10 +1,12 @@
 import json
+import re
+import uuid
 
 from django.http import HttpResponsePermanentRedirect
 from django.middleware import common
 from django.utils.http import escape_leading_slashes
 
-__all__ = ["CommonMiddleware"]
+__all__ = ["CommonMiddleware", "RequestIDMiddleware", "request_id"]
 
 
 class PermanentRedirect(HttpResponsePermanentRedirect):
@@ -23,3 +25,28 @@ class CommonMiddleware(common.CommonMiddleware):
     def get_full_path_with_slash(self, request):
         # Django refuses to redirect writes in DEBUG because a 301 drops the body; a 308 does not.
         return escape_leading_slashes(request.get_full_path(force_append_slash=True))
+
+
+# A client's request id is kept when it is one a log line and a header can carry safely: printable ASCII without
+# spaces or quotes, at most 200 characters (a UUID, a trace id, a load balancer's id). Otherwise one is made.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,200}")
+
+
+def request_id(meta: dict) -> str:
+    """The request's id: the client's `X-Request-ID` when it is sane, else a new UUID (hex)."""
+    sent = meta.get("HTTP_X_REQUEST_ID", "")
+    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+class RequestIDMiddleware:
+    """Gives every request an id (`request.request_id`, recorded in the history of what it changes) and echoes it
+    on the response as `X-Request-ID`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = request_id(request.META)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response

@@ -61,6 +61,7 @@ from rest_framework.settings import api_settings
 
 from apicore import conditional, filters, throttling
 from apicore.authentication import TOKEN_RE
+from apicore.middleware import request_id
 from apicore.pagination import EstimatingPaginator, Pagination, ProbedPage
 from apicore.renderers import JSONRenderer
 
@@ -816,7 +817,7 @@ class ReadPath:
 
 
 def middleware_headers(request) -> dict[str, str]:
-    """What Django's SecurityMiddleware and XFrameOptionsMiddleware add to an API response, per the settings."""
+    """What Django's SecurityMiddleware and XFrameOptionsMiddleware and the request id add to an API response."""
     headers = {}
     if settings.SECURE_HSTS_SECONDS and request.is_secure():
         value = f"max-age={settings.SECURE_HSTS_SECONDS}"
@@ -833,6 +834,7 @@ def middleware_headers(request) -> dict[str, str]:
         headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    headers["X-Request-ID"] = request_id(request.META)  # apicore.middleware.RequestIDMiddleware
     return headers
 
 

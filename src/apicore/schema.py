@@ -25,7 +25,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.permissions import DjangoModelPermissions
 
-from apicore.filters import BIGINT_MAX
+from apicore.filters import BIGINT_MAX, IntegerFilter
 from apicore.idempotency import HEADER as IDEMPOTENCY_KEY
 from apicore.idempotency import REPLAYED_HEADER, IdempotentCreateMixin
 from apicore.throttling import parse_rate
@@ -402,11 +402,13 @@ class FilterExtension(DjangoFilterExtension):
                 parameter["schema"]["pattern"] = NO_NUL
             if isinstance(filter_field, django_filters.ModelChoiceFilter):
                 parameter["schema"].update(minimum=1, maximum=BIGINT_MAX)  # an id
+            elif isinstance(filter_field, IntegerFilter) and not isinstance(filter_field, django_filters.BaseInFilter):
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}  # an id
         return parameters
 
     def get_schema_operation_parameters(self, auto_schema, *args, **kwargs):
         parameters = super().get_schema_operation_parameters(auto_schema, *args, **kwargs)
-        filterset_class = getattr(auto_schema.view, "filterset_class", None)
+        filterset_class = self.target.get_filterset_class(auto_schema.view)
         for field in getattr(getattr(filterset_class, "Meta", None), "json_fields", ()):
             parameters.append(
                 {

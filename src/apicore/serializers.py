@@ -209,3 +209,19 @@ class ActiveUserSerializer(serializers.ModelSerializer):
         model = get_user_model()
         fields = ("pk", "username", "email", "first_name", "last_name", "is_superuser")
         read_only_fields = fields
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One change of a record: when, what, by whom, in which request, and each changed field's old and
+    new value."""
+
+    id = serializers.IntegerField(source="history_id", read_only=True)
+    created_date = serializers.DateTimeField(source="history_date", read_only=True)
+    operation = serializers.ChoiceField(choices=["created", "updated", "deleted"], read_only=True)
+    user = serializers.IntegerField(source="history_user_id", read_only=True, allow_null=True)
+    request_id = serializers.CharField(read_only=True, allow_null=True)
+    changes = serializers.DictField(
+        child=serializers.DictField(),
+        read_only=True,
+        help_text='The fields the write changed: {"email": {"old": "a@example.com", "new": "b@example.com"}}.',
+    )

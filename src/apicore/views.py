@@ -1,10 +1,12 @@
 """Behaviour every resource endpoint shares, decided once."""
 
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,7 +14,7 @@ from rest_framework.views import APIView
 from apicore import conditional
 from apicore.conditional import PreconditionFailed
 from apicore.idempotency import IdempotentCreateMixin
-from apicore.serializers import ActiveUserSerializer, TokenSerializer
+from apicore.serializers import ActiveUserSerializer, HistoryEntrySerializer, TokenSerializer
 from apicore.throttling import LoginSerializer
 
 __all__ = ["ActiveUserView", "LoginView", "ModelViewSet", "ScopedMixin"]
@@ -75,6 +77,24 @@ class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
             raise PreconditionFailed()
         return response
 
+    @extend_schema(responses=HistoryEntrySerializer(many=True))
+    @action(detail=True, serializer_class=HistoryEntrySerializer)
+    def history(self, request, *args, **kwargs):
+        """The record's changes, newest first (apicore.history); a deleted record's stay readable. Under a scoped
+        route, the changes made while the record was in that scope. Filtered by the model's HistoryFilterSet
+        (apicore.filters.FilterBackend)."""
+        model = self.queryset.model
+        pk = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        if not str(pk).isdigit():
+            raise Http404
+        entries = model.history.filter(id=pk)
+        for kwarg, field in self.scope.items():
+            entries = entries.filter(**{field: self.scope_record(kwarg)})
+        if not entries.exists() and not self.get_queryset().filter(pk=pk).exists():
+            raise Http404
+        page = self.paginate_queryset(self.filter_queryset(entries).order_by("-history_date", "-history_id"))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
     def perform_create(self, serializer):
         self._save(serializer)
 
@@ -89,7 +109,9 @@ class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         # A created or updated record carries its new ETag, from the same read as the body.
-        if (self.detail or self.action == "create") and status.is_success(response.status_code):
+        if ((self.detail and self.action != "history") or self.action == "create") and status.is_success(
+            response.status_code
+        ):
             if isinstance(response, Response) and response.data is not None:
                 response.setdefault("ETag", conditional.etag(response.data))
         return response

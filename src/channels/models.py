@@ -1,6 +1,7 @@
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apicore.history import TrackedModel, track_history
 from apicore.models import JSONField, VersionedModel
 
 
@@ -28,7 +29,7 @@ class ChannelType(models.TextChoices):
     SALES_CHANNEL = "sales_channel"
 
 
-class Channel(VersionedModel):
+class Channel(TrackedModel, VersionedModel):
     """A sales channel (web shop, marketplace, ...) that customers and orders belong to."""
 
     name = models.CharField(max_length=255)
@@ -42,6 +43,7 @@ class Channel(VersionedModel):
     schema = JSONField(null=True, blank=True)
     created_date = models.DateTimeField(auto_now_add=True, db_index=True)
     modified_date = models.DateTimeField(auto_now=True)
+    history = track_history()
 
     class Meta:
         ordering = ("pk",)

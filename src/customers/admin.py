@@ -1,4 +1,5 @@
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from customers.models import Customer
 from orders.models import Order
@@ -17,7 +18,7 @@ class OrderInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(SimpleHistoryAdmin):
     list_display = ("pk", "email", "first_name", "last_name", "channel", "channel_code", "is_active", "created_date")
     list_filter = ("channel", "is_active", "gender", "user_type", "email_allowed", "sms_allowed", "call_allowed")
     search_fields = ("email", "first_name", "last_name", "channel_code", "erp_code", "phone_number")

@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
+from apicore.history import TrackedModel, track_history
 from apicore.models import JSONField, VersionedModel
 
 
@@ -14,7 +15,7 @@ class UserType(models.TextChoices):
     REGISTERED = "registered"
 
 
-class Customer(VersionedModel):
+class Customer(TrackedModel, VersionedModel):
     # No index of its own: the (channel, channel_code) unique constraint leads with it.
     channel = models.ForeignKey(
         "channels.Channel", models.PROTECT, null=True, blank=True, related_name="customers", db_index=False
@@ -41,6 +42,7 @@ class Customer(VersionedModel):
     date_of_birth = models.DateField(null=True, blank=True, db_index=True)
     created_date = models.DateTimeField(auto_now_add=True)
     modified_date = models.DateTimeField(auto_now=True)
+    history = track_history()
 
     class Meta:
         ordering = ("pk",)

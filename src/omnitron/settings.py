@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served from here (collectstatic): no CDN needed
+    "simple_history",  # change history of the resources (apicore.history)
     "omnitron.apps.OmnitronConfig",
     "apicore",
     "channels",
@@ -82,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response carries the request's id, a redirect or an error page too.
+    "apicore.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's CSS and JavaScript from the production server itself, no separate web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -90,6 +93,8 @@ MIDDLEWARE = [
     "apicore.throttling.RateLimitHeadersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request (its user, its id) for the history of what it changes; a token's user is set by DRF later on.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

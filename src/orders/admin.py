@@ -1,4 +1,5 @@
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from orders.models import Order, Refund
 
@@ -10,7 +11,7 @@ class RefundInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(SimpleHistoryAdmin):
     list_display = ("pk", "number", "channel", "customer", "status", "amount", "currency", "date_placed")
     list_filter = ("status", "channel", "currency")
     search_fields = ("number", "customer__email")
@@ -22,7 +23,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(SimpleHistoryAdmin):
     list_display = ("pk", "order", "amount", "created_date")
     search_fields = ("order__number",)
     raw_id_fields = ("order",)

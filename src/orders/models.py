@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
+from apicore.history import TrackedModel, track_history
 from apicore.models import VersionedModel
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -41,7 +42,7 @@ class RefundedAmountField(models.DecimalField):
         return ZERO if add else F(self.attname)
 
 
-class Order(VersionedModel):
+class Order(TrackedModel, VersionedModel):
     number = models.CharField(max_length=128)
     channel = models.ForeignKey("channels.Channel", models.PROTECT, related_name="orders")
     # Indexed with the amounts orders_info sums (Meta.indexes).
@@ -56,6 +57,8 @@ class Order(VersionedModel):
     refunded_amount = RefundedAmountField(**MONEY, default=ZERO, db_default=ZERO, editable=False)
     created_date = models.DateTimeField(auto_now_add=True, db_index=True)
     modified_date = models.DateTimeField(auto_now=True)
+    # Kept by the database (RefundedAmountField): the refunds' own history records its changes.
+    history = track_history(excluded_fields=["refunded_amount"])
 
     class Meta:
         ordering = ("pk",)
@@ -82,11 +85,12 @@ class Order(VersionedModel):
         return self.number
 
 
-class Refund(models.Model):
+class Refund(TrackedModel):
     order = models.ForeignKey(Order, models.PROTECT, related_name="refunds")
     amount = models.DecimalField(**MONEY)
     reason = models.TextField(blank=True)
     created_date = models.DateTimeField(auto_now_add=True)
+    history = track_history()
 
     class Meta:
         ordering = ("pk",)

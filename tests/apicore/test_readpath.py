@@ -72,6 +72,7 @@ def paths(monkeypatch):
     path = readpath.ReadPath(app=None)
 
     def compare(url: str, headers: dict | None = None) -> tuple[str, dict, bytes]:
+        headers = {"X-Request-ID": "compared", **(headers or {})}  # else each side makes its own
         cache.clear()
         expected = through_django(environ(url, headers))
         cache.clear()
@@ -130,6 +131,16 @@ def test_if_none_match_is_answered_as_drf_answers_it(paths, records, auth):
         etag = paths(path, auth)[1]["ETag"]
         for header in (etag, f'"x", {etag}', "*", 'W/"other"', '"other"'):
             paths(path, {**auth, "If-None-Match": header})
+
+
+@postgresql
+def test_the_request_id_is_echoed_when_sane_and_made_otherwise(records, auth):
+    url = f"/api/v1/customers/{records['rich'].pk}/"
+    path = readpath.ReadPath(app=None)
+    assert dict(path.answer(environ(url, {**auth, "X-Request-ID": "trace-1"}))[1])["X-Request-ID"] == "trace-1"
+    for sent in ({}, {"X-Request-ID": "has space"}, {"X-Request-ID": "x" * 201}):
+        made = dict(path.answer(environ(url, {**auth, **sent}))[1])["X-Request-ID"]
+        assert len(made) == 32 and made != sent.get("X-Request-ID")
 
 
 @postgresql

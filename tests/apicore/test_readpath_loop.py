@@ -20,7 +20,7 @@ pytestmark = [postgresql, pytest.mark.django_db(transaction=True), pytest.mark.n
 
 @pytest.fixture
 def auth(token) -> dict:
-    return {"Authorization": f"Token {token}"}
+    return {"Authorization": f"Token {token}", "X-Request-ID": "compared"}  # else each answer has a new one
 
 
 @pytest.fixture

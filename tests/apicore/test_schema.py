@@ -62,8 +62,14 @@ def test_every_route_is_documented(anon):
         "/api/v1/orders/",
         "/api/v1/orders/{id}/",
         "/api/v1/orders/{order_id}/refunds/",
+        # Each record's change history (apicore.history)
+        "/api/v1/customers/{id}/history/",
+        "/api/v1/channel/{channel_id}/customers/{id}/history/",
+        "/api/v1/channels/{id}/history/",
+        "/api/v1/orders/{id}/history/",
     }
     assert set(paths["/api/v1/orders/{id}/"]) == {"get", "patch"}
+    assert set(paths["/api/v1/customers/{id}/history/"]) == {"get"}
     assert set(paths["/api/v1/orders/{order_id}/refunds/"]) == {"get", "post"}
 
 

@@ -93,7 +93,8 @@ def test_idle_connection_outlives_a_load_balancers_pause(omnitron_server):
 def raw_get(server, path: str, headers: dict) -> tuple[int, dict, bytes]:
     conn = server.connection()
     try:
-        conn.request("GET", path, headers={"Authorization": f"Token {server.token}", **headers})
+        headers = {"Authorization": f"Token {server.token}", "X-Request-ID": "compared", **headers}
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
     finally:

@@ -207,7 +207,8 @@ class GranianApplication:
     answered meanwhile. Here the body is read on granian's event loop, at most `max_body` + 1 bytes (Django refuses
     more, 413) within `body_timeout` seconds (else 408, and the connection is closed), and only then does one of
     `threads` threads run the application, as gunicorn's would. The answer goes back whole, so a client reading it
-    slowly holds no thread either.
+    slowly holds no thread either. A GET the read path answers does not reach a thread at all: it is answered on the
+    loop (apicore.readpath.LoopReader).
     """
 
     def __init__(self, app, *, threads: int, body_timeout: float, max_body: int, multiprocess: bool):

@@ -1,0 +1,149 @@
+"""Change history: who changed what, when, in which request, with each changed field's old and new value.
+
+django-simple-history keeps a snapshot of the record for every create, update and delete that goes through the ORM
+(its post_save and post_delete signals: the API, the admin, management commands), with the time and the user of the
+request (its HistoryRequestMiddleware). Each snapshot here also carries the request's id (apicore.middleware) and
+`changes`: the fields the write changed, `{"email": {"old": "a@example.com", "new": "b@example.com"}}`. The values
+before an update are read in the write's own transaction, locked (`SELECT ... FOR UPDATE` on PostgreSQL), so they are
+what the row held just before, whoever wrote it last (the API, the admin, raw SQL). A tracked model's save and delete
+run in one transaction with their history: a write that fails or is rolled back leaves none.
+
+Tracked: a model's editable fields (not its id, version or timestamps, which every write moves, nor columns the
+database keeps itself, such as an order's refunded amount). An update that changes none of them records nothing.
+Not seen: `QuerySet.update()`, `bulk_create()` and raw SQL, which send no signals; the service's own writes do not
+use them on tracked fields (docs/decisions.md).
+"""
+
+import datetime
+import decimal
+import uuid
+
+from django.db import models, transaction
+from django.db.models.signals import pre_delete, pre_save
+from rest_framework.fields import DateTimeField
+from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
+
+from apicore.models import JSONField
+
+__all__ = ["HistoryEntry", "TrackedModel", "track_history"]
+
+OPERATIONS = {"+": "created", "~": "updated", "-": "deleted"}
+
+
+class HistoryEntry(models.Model):
+    """What every historical model adds to simple-history's snapshot (its `bases`)."""
+
+    request_id = models.CharField(max_length=200, null=True, blank=True)
+    changes = JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def operation(self) -> str:
+        return OPERATIONS[self.history_type]
+
+
+def track_history(excluded_fields: list[str] | None = None) -> HistoricalRecords:
+    """The `history` of a tracked model: its snapshots, with `HistoryEntry`'s request id and changes. Leave out of
+    the snapshot the columns the database keeps itself: the model's own value of them may be stale."""
+    return HistoricalRecords(
+        bases=[HistoryEntry],
+        excluded_fields=excluded_fields,
+        history_id_field=models.BigAutoField(primary_key=True),  # a busy table outgrows 32 bits
+    )
+
+
+class TrackedModel(models.Model):
+    """A model whose saves and deletes are recorded with their history in one transaction."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic(using=kwargs.get("using") or self._state.db, savepoint=False):
+            super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic(using=kwargs.get("using") or self._state.db, savepoint=False):
+            return super().delete(*args, **kwargs)
+
+
+def tracked_fields(model) -> list[models.Field]:
+    return [field for field in model._meta.concrete_fields if field.editable and not field.primary_key]
+
+
+_representation = DateTimeField()
+
+
+def json_value(value):
+    """A field's value as the API writes it in JSON: date-times in UTC with `Z` (DRF's format), decimals as strings."""
+    if isinstance(value, datetime.datetime):
+        return _representation.to_representation(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+def values_of(instance) -> dict:
+    return {field.name: json_value(getattr(instance, field.attname)) for field in tracked_fields(type(instance))}
+
+
+def _before_save(sender, instance, raw=False, using=None, **kwargs):
+    """The row as it is before the update, locked until the write's transaction ends; no entry for a save that
+    changes none of the tracked fields."""
+    if not isinstance(instance, TrackedModel) or raw:
+        return
+    instance.__dict__.pop("skip_history_when_saving", None)
+    instance._history_before = None
+    if instance._state.adding or instance.pk is None:
+        return
+    fields = tracked_fields(sender)
+    row = (
+        sender._base_manager.using(using)
+        .select_for_update()
+        .filter(pk=instance.pk)
+        .values_list(*(field.attname for field in fields))
+        .first()
+    )
+    if row is None:
+        return
+    # Read through the model fields, as Django reads a record (JSON text into values, say).
+    before = {}
+    for field, value in zip(fields, row, strict=True):
+        before[field.name] = json_value(value)
+    instance._history_before = before
+    if before == values_of(instance):
+        instance.skip_history_when_saving = True  # simple-history's documented switch
+
+
+def _before_delete(sender, instance, **kwargs):
+    if isinstance(instance, TrackedModel):
+        instance.__dict__.pop("skip_history_when_saving", None)
+
+
+def _fill_entry(sender, instance, history_instance, **kwargs):
+    """The request id and the changed fields of the entry simple-history is about to save."""
+    request = getattr(HistoricalRecords.context, "request", None)
+    history_instance.request_id = getattr(request, "request_id", None)
+    after = values_of(instance)
+    if history_instance.history_type == "+":
+        history_instance.changes = {name: {"old": None, "new": value} for name, value in after.items()}
+    elif history_instance.history_type == "-":
+        history_instance.changes = {name: {"old": value, "new": None} for name, value in after.items()}
+    else:
+        before = getattr(instance, "_history_before", None) or {}
+        history_instance.changes = {
+            name: {"old": before.get(name), "new": value}
+            for name, value in after.items()
+            if name not in before or before[name] != value
+        }
+
+
+def connect() -> None:
+    pre_save.connect(_before_save, dispatch_uid="apicore.history.before_save")
+    pre_delete.connect(_before_delete, dispatch_uid="apicore.history.before_delete")
+    pre_create_historical_record.connect(_fill_entry, dispatch_uid="apicore.history.fill_entry")
