@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "channels",
     "customers",
     "orders",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -216,6 +217,8 @@ if OMNITRON_LIST_FORMAT not in {"array", "paginated"}:
 # Lists count matching rows exactly up to this many; above it (PostgreSQL) the total is the planner's estimate,
 # flagged by `X-Total-Count-Estimated: true`. 0 counts exactly always.
 OMNITRON_EXACT_COUNT_LIMIT = env_count("OMNITRON_EXACT_COUNT_LIMIT", 10_000)
+# Days the event feed keeps an event (`omnitron purge_events` deletes older ones).
+OMNITRON_EVENT_RETENTION_DAYS = env_count("OMNITRON_EVENT_RETENTION_DAYS", 30)
 # The read path (apicore.readpath) answers hot GETs on PostgreSQL in one statement each; off, Django answers them all.
 _read_path = os.environ.get("OMNITRON_READ_PATH", "on").lower()
 if _read_path not in {"on", "off"}:

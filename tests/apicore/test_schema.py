@@ -67,6 +67,7 @@ def test_every_route_is_documented(anon):
         "/api/v1/channel/{channel_id}/customers/{id}/history/",
         "/api/v1/channels/{id}/history/",
         "/api/v1/orders/{id}/history/",
+        "/api/v1/events/",
     }
     assert set(paths["/api/v1/orders/{id}/"]) == {"get", "patch"}
     assert set(paths["/api/v1/customers/{id}/history/"]) == {"get"}

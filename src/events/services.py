@@ -1,0 +1,65 @@
+"""Recording events: each change of a published model writes one Event in the change's own transaction, from the
+entry its history just made (apicore.history): same time, request id and changed fields."""
+
+import datetime
+
+from django.conf import settings
+from django.db import connections
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+from simple_history.signals import post_create_historical_record
+
+from apicore import conditional
+from apicore.history import OPERATIONS
+from events.models import Event
+
+# model -> (name, serializer class, operations published)
+PUBLISHED: dict[type, tuple[str, type, tuple[str, ...]]] = {}
+
+
+def publish(model, serializer_class, name: str, operations=("created", "updated", "deleted")) -> None:
+    PUBLISHED[model] = (name, serializer_class, tuple(operations))
+
+
+def event_types() -> list[str]:
+    return [f"{name}.{operation}" for name, _, operations in PUBLISHED.values() for operation in operations]
+
+
+def _record(sender, instance, history_instance, using=None, **kwargs):
+    published = PUBLISHED.get(type(instance))
+    operation = OPERATIONS[history_instance.history_type]
+    if published is None or operation not in published[2]:
+        return
+    name, serializer_class, _ = published
+    record = instance
+    if operation != "deleted":
+        # As the API answers it: read back in this transaction (columns the database keeps, such as an order's
+        # refunded amount, are current there and not in the instance).
+        record = type(instance)._base_manager.using(using).get(pk=instance.pk)
+    data = serializer_class(record).data
+    txid = (
+        RawSQL("pg_current_xact_id()::text::bigint", [])
+        if connections[using or "default"].vendor == "postgresql"
+        else 0
+    )
+    Event.objects.using(using).create(
+        txid=txid,
+        type=f"{name}.{operation}",
+        record_id=instance.pk,
+        data=data,
+        changes=history_instance.changes,
+        version=conditional.etag(data),
+        request_id=history_instance.request_id,
+        created_date=history_instance.history_date,
+    )
+
+
+def purge(now=None) -> int:
+    """Deletes the events older than OMNITRON_EVENT_RETENTION_DAYS; how many."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.OMNITRON_EVENT_RETENTION_DAYS)
+    deleted, _ = Event.objects.filter(created_date__lt=cutoff).delete()
+    return deleted
+
+
+def connect() -> None:
+    post_create_historical_record.connect(_record, dispatch_uid="events.record")
