@@ -130,10 +130,15 @@ def _fill_entry(sender, instance, history_instance, **kwargs):
     request = getattr(HistoricalRecords.context, "request", None)
     history_instance.request_id = getattr(request, "request_id", None)
     after = values_of(instance)
+    # A field that is null on both sides did not change: a create lists the values it set, a delete those it removed.
     if history_instance.history_type == "+":
-        history_instance.changes = {name: {"old": None, "new": value} for name, value in after.items()}
+        history_instance.changes = {
+            name: {"old": None, "new": value} for name, value in after.items() if value is not None
+        }
     elif history_instance.history_type == "-":
-        history_instance.changes = {name: {"old": value, "new": None} for name, value in after.items()}
+        history_instance.changes = {
+            name: {"old": value, "new": None} for name, value in after.items() if value is not None
+        }
     else:
         before = getattr(instance, "_history_before", None) or {}
         history_instance.changes = {

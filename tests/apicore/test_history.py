@@ -37,6 +37,7 @@ def test_api_writes_record_user_request_id_and_changed_fields(api, user):
     assert update.request_id == patched["X-Request-ID"] and len(update.request_id) == 32  # made for it
     assert create.changes["email"] == {"old": None, "new": "new@example.com"}
     assert create.changes["first_name"] == {"old": None, "new": "Ada"}
+    assert "erp_code" not in create.changes and "erp_code" not in delete.changes  # null before and after
     assert update.changes == {
         "email": {"old": "new@example.com", "new": "ada@example.com"},
         "sms_allowed": {"old": False, "new": True},
