@@ -26,7 +26,7 @@ from simple_history.signals import pre_create_historical_record
 
 from apicore.models import JSONField
 
-__all__ = ["HistoryEntry", "TrackedModel", "track_history"]
+__all__ = ["HistoryEntry", "TrackedModel", "stored", "track_history"]
 
 OPERATIONS = {"+": "created", "~": "updated", "-": "deleted"}
 
@@ -98,6 +98,7 @@ def _before_save(sender, instance, raw=False, using=None, **kwargs):
     if not isinstance(instance, TrackedModel) or raw:
         return
     instance.__dict__.pop("skip_history_when_saving", None)
+    instance.__dict__.pop("_stored", None)
     instance._history_before = None
     if instance._state.adding or instance.pk is None:
         return
@@ -118,6 +119,14 @@ def _before_save(sender, instance, raw=False, using=None, **kwargs):
     instance._history_before = before
     if before == values_of(instance):
         instance.skip_history_when_saving = True  # simple-history's documented switch
+
+
+def stored(instance, using=None):
+    """The row `instance`'s last save wrote, as the database holds it (columns it keeps itself, JSON as it stores it),
+    read once per save in the save's transaction: what the event of the change and the API's answer both show."""
+    if "_stored" not in instance.__dict__:
+        instance._stored = type(instance)._base_manager.using(using or instance._state.db).get(pk=instance.pk)
+    return instance._stored
 
 
 def _before_delete(sender, instance, **kwargs):

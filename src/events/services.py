@@ -11,7 +11,7 @@ from django.utils import timezone
 from simple_history.signals import post_create_historical_record
 
 from apicore import conditional
-from apicore.history import OPERATIONS
+from apicore.history import OPERATIONS, stored
 from events.models import Event
 
 # model -> (name, serializer class, operations published)
@@ -43,7 +43,7 @@ def _record(sender, instance, history_instance, using=None, **kwargs):
     if operation != "deleted":
         # As the API answers it: read back in this transaction (columns the database keeps, such as an order's
         # refunded amount, are current there and not in the instance).
-        record = type(instance)._base_manager.using(using).get(pk=instance.pk)
+        record = stored(instance, using)
     data = representer(serializer_class).to_representation(record)
     txid = (
         RawSQL("pg_current_xact_id()::text::bigint", [])
