@@ -8,10 +8,11 @@ from django.conf import settings
 from django.db import connections
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 from simple_history.signals import post_create_historical_record
 
 from apicore import conditional
-from apicore.history import OPERATIONS, stored
+from apicore.history import OPERATIONS, json_value, stored
 from events.models import Event
 
 # model -> (name, serializer class, operations published)
@@ -34,17 +35,37 @@ def event_types() -> list[str]:
 
 
 def _record(sender, instance, history_instance, using=None, **kwargs):
-    published = PUBLISHED.get(type(instance))
+    """The event of the change its history entry records."""
     operation = OPERATIONS[history_instance.history_type]
+    record(instance, operation, history_instance.changes, history_instance.request_id, history_instance.history_date)
+
+
+def record_kept_by_database(instance, fields: list[str]) -> None:
+    """The `updated` event of a change the database made to `instance`'s row itself (an order's refunded amount,
+    kept by triggers when a refund is written): no save, so no history entry, but the record as the API answers it
+    changed. `instance` holds the values from before; call it in the change's transaction."""
+    row = stored(instance)
+    changes = {}
+    for name in fields:
+        old, new = json_value(getattr(instance, name)), json_value(getattr(row, name))
+        if old != new:
+            changes[name] = {"old": old, "new": new}
+    if changes:
+        request = getattr(HistoricalRecords.context, "request", None)
+        record(instance, "updated", changes, getattr(request, "request_id", None), timezone.now())
+
+
+def record(instance, operation: str, changes: dict, request_id, created_date, using=None) -> None:
+    published = PUBLISHED.get(type(instance))
     if published is None or operation not in published[2]:
         return
     name, serializer_class, _ = published
-    record = instance
+    row = instance
     if operation != "deleted":
         # As the API answers it: read back in this transaction (columns the database keeps, such as an order's
         # refunded amount, are current there and not in the instance).
-        record = stored(instance, using)
-    data = representer(serializer_class).to_representation(record)
+        row = stored(instance, using)
+    data = representer(serializer_class).to_representation(row)
     txid = (
         RawSQL("pg_current_xact_id()::text::bigint", [])
         if connections[using or "default"].vendor == "postgresql"
@@ -55,10 +76,10 @@ def _record(sender, instance, history_instance, using=None, **kwargs):
         type=f"{name}.{operation}",
         record_id=instance.pk,
         data=data,
-        changes=history_instance.changes,
+        changes=changes,
         version=conditional.etag(data),
-        request_id=history_instance.request_id,
-        created_date=history_instance.history_date,
+        request_id=request_id,
+        created_date=created_date,
     )
 
 

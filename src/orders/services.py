@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
+from events import services as events
 from orders.models import Order, Refund
 
 
@@ -23,4 +24,5 @@ def refund_create(*, order: Order, amount: Decimal, reason: str = "") -> Refund:
         )
     refund = Refund.objects.create(order=order, amount=amount, reason=reason)
     order.touch()  # the order's representation (refunded_amount) changed: its ETag must too
+    events.record_kept_by_database(order, ["refunded_amount"])  # and the feed says so (`order.updated`)
     return refund

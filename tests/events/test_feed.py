@@ -59,6 +59,20 @@ def test_an_orders_event_carries_its_current_refunded_amount(api):
     assert update["data"]["refunded_amount"] == "5.00"  # kept by the database, not in the saved instance
 
 
+def test_a_refund_also_tells_its_orders_new_refunded_amount(api):
+    order = OrderFactory(amount="100.00")
+    response = api.post(
+        f"/api/v1/orders/{order.pk}/refunds/", {"amount": "5.00"}, format="json", HTTP_X_REQUEST_ID="r-9"
+    )
+    assert response.status_code == 201
+    refund, update = api.get("/api/v1/events/?type=refund.created,order.updated").json()
+    assert (refund["type"], update["type"]) == ("refund.created", "order.updated")
+    assert update["changes"] == {"refunded_amount": {"old": "0.00", "new": "5.00"}}
+    current = api.get(f"/api/v1/orders/{order.pk}/")
+    assert update["data"] == current.json() and update["version"] == current["ETag"]
+    assert update["request_id"] == refund["request_id"] == "r-9"
+
+
 def test_after_a_cursor_the_feed_goes_on_and_ends(api):
     for index in range(5):
         CustomerFactory(email=f"c{index}@example.com")
