@@ -292,7 +292,7 @@ class HistoryFilterSet(FilterSet):
     """A record's history entries (apicore.history): those that changed `field`, made by `user`, or made within
     `created_date__gte` / `created_date__lte`. `history_filterset` makes one per tracked model."""
 
-    field = django_filters.ChoiceFilter(method="filter_field", choices=())
+    # `field` (a ChoiceFilter of the model's tracked fields) is declared per model by history_filterset.
     user = IntegerFilter(field_name="history_user", min_value=1, max_value=BIGINT_MAX)
     created_date__gte = UTCDateTimeFilter(field_name="history_date", lookup_expr="gte")
     created_date__lte = UTCDateTimeFilter(field_name="history_date", lookup_expr="lte")

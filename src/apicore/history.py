@@ -112,10 +112,7 @@ def _before_save(sender, instance, raw=False, using=None, **kwargs):
     )
     if row is None:
         return
-    # Read through the model fields, as Django reads a record (JSON text into values, say).
-    before = {}
-    for field, value in zip(fields, row, strict=True):
-        before[field.name] = json_value(value)
+    before = {field.name: json_value(value) for field, value in zip(fields, row, strict=True)}
     instance._history_before = before
     if before == values_of(instance):
         instance.skip_history_when_saving = True  # simple-history's documented switch

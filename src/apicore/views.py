@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 
 from apicore import conditional, history
 from apicore.conditional import PreconditionFailed
-from apicore.history import TrackedModel
 from apicore.idempotency import IdempotentCreateMixin
 from apicore.serializers import ActiveUserSerializer, HistoryEntrySerializer, TokenSerializer
 from apicore.throttling import LoginSerializer
@@ -129,12 +128,9 @@ class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
                     self._lock_if_conditional(serializer.instance)
                 instance = serializer.save()
                 # Read back inside the transaction: if the database fails here the write is rolled back and the
-                # client's 503 is true (nothing stored), rather than a stored write answered as failed. A tracked
-                # model's save has read it already, for its event (apicore.history.stored).
-                if isinstance(instance, TrackedModel):
-                    serializer.instance = history.stored(instance)
-                else:
-                    serializer.instance = self.get_queryset().get(pk=instance.pk)
+                # client's 503 is true (nothing stored), rather than a stored write answered as failed. The save
+                # of a tracked model has read it already, for its event (apicore.history.stored).
+                serializer.instance = history.stored(instance)
         except IntegrityError:
             # The row that made the write fail is committed now, so validating again names the conflict
             # (400 `unique`); if it does not, the exception handler answers 409.

@@ -77,14 +77,12 @@ class EventFeed(GenericAPIView):
 
     @staticmethod
     def allowed_types(user) -> list[str]:
-        types = [
-            event_type
-            for model, (name, _, _) in services.PUBLISHED.items()
+        return [
+            f"{name}.{operation}"
+            for model, (name, _, operations) in services.PUBLISHED.items()
             if user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
-            for event_type in services.event_types()
-            if event_type.startswith(f"{name}.")
+            for operation in operations
         ]
-        return types
 
     @staticmethod
     def requested_types(request, allowed: list[str]) -> list[str]:
