@@ -20,7 +20,7 @@ serve: install
 	$(BIN)/omnitron migrate --noinput
 	$(BIN)/omnitron collectstatic --noinput --verbosity 0
 	$(BIN)/omnitron ensure_admin --url $(if $(OMNITRON_CERTFILE),https,http)://$(HOST):$(PORT)
-	$(BIN)/omnitron serve --host $(HOST) --port $(PORT)
+	$(BIN)/omnitron serve --host $(HOST) --port $(PORT) --with-worker
 
 test: install
 	$(BIN)/pytest

@@ -279,7 +279,12 @@ class AutoSchema(openapi.AutoSchema):
         return isinstance(self.view, LoginView)
 
     def honours_idempotency_key(self) -> bool:
-        return self.method == "POST" and isinstance(self.view, IdempotentCreateMixin)
+        # `create` alone: the mixin wraps it, not a view set's other POST actions.
+        return (
+            self.method == "POST"
+            and isinstance(self.view, IdempotentCreateMixin)
+            and getattr(self.view, "action", "create") == "create"
+        )
 
     def rate_limited(self) -> bool:
         """Whether the running configuration limits this operation (the token limit, or failed logins on login)."""

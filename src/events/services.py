@@ -34,6 +34,16 @@ def event_types() -> list[str]:
     return [f"{name}.{operation}" for name, _, operations in PUBLISHED.values() for operation in operations]
 
 
+def allowed_types(user) -> list[str]:
+    """The event types `user` may read: those of the models it has the `view_` permission of."""
+    return [
+        f"{name}.{operation}"
+        for model, (name, _, operations) in PUBLISHED.items()
+        if user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
+        for operation in operations
+    ]
+
+
 def _record(sender, instance, history_instance, using=None, **kwargs):
     """The event of the change its history entry records."""
     operation = OPERATIONS[history_instance.history_type]

@@ -23,7 +23,7 @@ class ViewsPublishedModels(ModelPermissions):
     """The `view_` permission of at least one published model; each event type needs its own model's."""
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and view.allowed_types(request.user))
+        return bool(request.user and request.user.is_authenticated and services.allowed_types(request.user))
 
 
 class EventFeed(GenericAPIView):
@@ -51,7 +51,7 @@ class EventFeed(GenericAPIView):
         ],
     )
     def get(self, request):
-        types = self.requested_types(request, self.allowed_types(request.user))
+        types = self.requested_types(request, services.allowed_types(request.user))
         size = Pagination().get_page_size(request)
         events = Event.objects.filter(type__in=types)
         after = request.query_params.get("after")
@@ -74,15 +74,6 @@ class EventFeed(GenericAPIView):
             return Response({"next": following, "results": data})
         headers = {"Link": f'<{following}>; rel="next"'} if following else {}
         return Response(data, headers=headers)
-
-    @staticmethod
-    def allowed_types(user) -> list[str]:
-        return [
-            f"{name}.{operation}"
-            for model, (name, _, operations) in services.PUBLISHED.items()
-            if user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
-            for operation in operations
-        ]
 
     @staticmethod
     def requested_types(request, allowed: list[str]) -> list[str]:

@@ -31,6 +31,17 @@ def env_count(name: str, default: int) -> int:
     return int(value)
 
 
+def env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name) or str(default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ImproperlyConfigured(f"{name} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
 # Local state (the SQLite database, the generated secret key) lives under one directory.
 VAR_DIR = Path(os.environ.get("OMNITRON_VAR_DIR", "var")).resolve()
 
@@ -81,6 +92,7 @@ INSTALLED_APPS = [
     "customers",
     "orders",
     "events",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +231,26 @@ if OMNITRON_LIST_FORMAT not in {"array", "paginated"}:
 OMNITRON_EXACT_COUNT_LIMIT = env_count("OMNITRON_EXACT_COUNT_LIMIT", 10_000)
 # Days the event feed keeps an event (`omnitron purge_events` deletes older ones).
 OMNITRON_EVENT_RETENTION_DAYS = env_count("OMNITRON_EVENT_RETENTION_DAYS", 30)
+# Webhooks (webhooks.worker): only https:// URLs, or http:// to these hosts (comma-separated; e.g. 127.0.0.1 for a
+# receiver on this machine). Link-local, metadata and unspecified addresses are refused whatever this says.
+OMNITRON_WEBHOOK_HTTP_HOSTS = [host.lower() for host in env_list("OMNITRON_WEBHOOK_HTTP_HOSTS", "")]
+# A delivery succeeds when its receiver answers 2xx within this many seconds.
+OMNITRON_WEBHOOK_TIMEOUT = env_seconds("OMNITRON_WEBHOOK_TIMEOUT", 10)
+# A failed delivery is tried again after this many seconds, then twice as long each time (at most an hour between two
+# tries, with jitter), until OMNITRON_WEBHOOK_RETRY_HOURS after its first try; then it is marked failed.
+OMNITRON_WEBHOOK_RETRY_SECONDS = env_seconds("OMNITRON_WEBHOOK_RETRY_SECONDS", 30)
+OMNITRON_WEBHOOK_RETRY_HOURS = env_seconds("OMNITRON_WEBHOOK_RETRY_HOURS", 24)
+# A webhook whose every attempt failed for this long is disabled.
+OMNITRON_WEBHOOK_DISABLE_HOURS = env_seconds("OMNITRON_WEBHOOK_DISABLE_HOURS", 24)
+# A worker's claim on a delivery: no other worker sends it before this many seconds, and a killed worker's claims
+# are taken over after them. Must exceed OMNITRON_WEBHOOK_TIMEOUT.
+OMNITRON_WEBHOOK_LEASE_SECONDS = env_seconds("OMNITRON_WEBHOOK_LEASE_SECONDS", 60)
+if OMNITRON_WEBHOOK_LEASE_SECONDS <= OMNITRON_WEBHOOK_TIMEOUT:
+    raise ImproperlyConfigured("OMNITRON_WEBHOOK_LEASE_SECONDS must exceed OMNITRON_WEBHOOK_TIMEOUT")
+# Deliveries in flight to one webhook from one worker.
+OMNITRON_WEBHOOK_CONCURRENCY = env_count("OMNITRON_WEBHOOK_CONCURRENCY", 64) or 1
+# Seconds between a worker's looks for work when nothing wakes it (PostgreSQL wakes it at each commit of events).
+OMNITRON_WORKER_POLL_SECONDS = env_seconds("OMNITRON_WORKER_POLL_SECONDS", 1)
 # The read path (apicore.readpath) answers hot GETs on PostgreSQL in one statement each; off, Django answers them all.
 _read_path = os.environ.get("OMNITRON_READ_PATH", "on").lower()
 if _read_path not in {"on", "off"}:

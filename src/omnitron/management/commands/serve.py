@@ -3,6 +3,7 @@ import copy
 import io
 import logging
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,11 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--with-worker",
+            action="store_true",
+            help="also run one webhook worker (`omnitron worker`) beside the server, stopped with it",
+        )
+        parser.add_argument(
             "--certfile",
             default=os.environ.get("OMNITRON_CERTFILE") or None,
             help="serve HTTPS with this PEM certificate (chain) file (default: OMNITRON_CERTFILE); needs --keyfile",
@@ -97,7 +103,19 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, server, host, port, workers, threads, keepalive, body_timeout, certfile, keyfile, **options
+        self,
+        *args,
+        server,
+        host,
+        port,
+        workers,
+        threads,
+        keepalive,
+        body_timeout,
+        with_worker,
+        certfile,
+        keyfile,
+        **options,
     ):
         if bool(certfile) != bool(keyfile):
             raise CommandError("--certfile and --keyfile go together: give both to serve HTTPS, or neither")
@@ -115,10 +133,19 @@ class Command(BaseCommand):
         scheme = "https" if certfile else "http"
         self.stdout.write(f"Omnitron listening on {scheme}://{bind}/ ({server}, {workers} workers x {threads} threads)")
         self.stdout.flush()
-        if server == "granian":
-            serve_granian(application, host, port, workers, threads, keepalive, body_timeout, certfile, keyfile)
-        else:
-            serve_gunicorn(application, bind, workers, threads, keepalive, certfile, keyfile)
+        worker = subprocess.Popen([sys.executable, "-m", "omnitron", "worker"]) if with_worker else None
+        try:
+            if server == "granian":
+                serve_granian(application, host, port, workers, threads, keepalive, body_timeout, certfile, keyfile)
+            else:
+                serve_gunicorn(application, bind, workers, threads, keepalive, certfile, keyfile)
+        finally:
+            if worker is not None:
+                worker.terminate()  # SIGTERM: its deliveries in flight finish first
+                try:
+                    worker.wait(timeout=GRACEFUL_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
 
 
 def serve_gunicorn(application, bind, workers, threads, keepalive, certfile, keyfile):
