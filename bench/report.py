@@ -16,6 +16,11 @@ FILTER_SCENARIOS = ["list_email_startswith", "list_erp_code", "list_attributes",
                     "list_created_date", "list_pk_in", "list_phone_number"]  # fmt: skip
 RSS_LIMIT_MB = 150
 P99_LIMIT_MS = 50
+# Writes before history and events (code 3af8adb, run beside the history code in bench/results/20261205T023756Z.md):
+# the requests/s that history and events may cost at most 15 % of.
+WRITES_BEFORE_HISTORY = {"create": 297.0, "patch": 205.0}
+DELIVERY_RATE = 3000
+DELIVERY_P99_MS = 1000
 
 
 def machine() -> dict:
@@ -83,10 +88,41 @@ def targets(report: dict) -> dict:
             "measured": ", ".join(name for name, scan in scans.items() if scan) or "none",
             "met": None if not scans or None in scans.values() else not any(scans.values()),
         },
+        **{
+            f"{name}_with_history": {
+                "target": f"{name} requests/s ≥ 0.85 x {before} (before history and events, 3af8adb)",
+                "measured": str(s[name]["rps"]) if name in s else "not measured",
+                "met": s[name]["rps"] >= 0.85 * before if name in s else None,
+            }
+            for name, before in WRITES_BEFORE_HISTORY.items()
+        },
+        **delivery_targets(report.get("events_delivery")),
         "worker_rss": {
             "target": f"every worker's RSS < {RSS_LIMIT_MB} MB after the run",
             "measured": f"max {max(rss)} MB of {len(rss)} workers" if rss else "not measured",
             "met": max(rss) < RSS_LIMIT_MB if rss else None,
+        },
+    }
+
+
+def delivery_targets(delivery: dict | None) -> dict:
+    steady, backlog = (delivery or {}).get("steady", {}), (delivery or {}).get("backlog", {})
+    return {
+        "events_delivery_rate": {
+            "target": f"{DELIVERY_RATE} events/s delivered with two workers (every event of {DELIVERY_RATE}/s, and a "
+            "backlog drained at least that fast)",
+            "measured": f"{steady.get('delivered')} of {steady.get('events')} at {steady.get('committed_per_s')}/s; "
+            f"backlog {backlog.get('delivered_per_s')}/s"
+            if delivery
+            else "not measured",
+            "met": steady["delivered"] == steady["events"] and backlog["delivered_per_s"] >= DELIVERY_RATE
+            if delivery
+            else None,
+        },
+        "events_delivery_p99": {
+            "target": f"p99 commit-to-receipt < {DELIVERY_P99_MS} ms at {DELIVERY_RATE} events/s",
+            "measured": f"{steady.get('p99_ms')} ms (p50 {steady.get('p50_ms')})" if delivery else "not measured",
+            "met": steady["p99_ms"] is not None and steady["p99_ms"] < DELIVERY_P99_MS if delivery else None,
         },
     }
 
@@ -144,6 +180,22 @@ def markdown(report: dict) -> str:
     for t in report["targets"].values():
         result = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
         lines.append(f"| {t['target']} | {t['measured']} | {result} |")
+    if delivery := report.get("events_delivery"):
+        steady, backlog = delivery["steady"], delivery["backlog"]
+        cpu = steady["cpu_ms_per_event"]
+        lines += [
+            "",
+            f"events_delivery ({delivery['workers']} `omnitron worker` processes, a receiver on loopback answering "
+            "200 at once; bench/delivery.py):",
+            "",
+            f"- steady: {steady['events']} events committed at {steady['committed_per_s']}/s, {steady['delivered']} "
+            f"delivered ({steady['delivered_per_s']}/s from the first commit to the last receipt); commit to receipt "
+            f"p50 {steady['p50_ms']} ms, p99 {steady['p99_ms']} ms, max {steady['max_ms']} ms; CPU per event: "
+            f"workers {cpu['workers']} ms, receiver {cpu['receiver']} ms, PostgreSQL {cpu['postgres']} ms",
+            f"- backlog: {backlog['events']} events committed with no worker running, delivered at "
+            f"{backlog['delivered_per_s']}/s (first receipt to last)",
+            f"- events delivered more than once: {delivery['duplicates']}",
+        ]
     scans = {name: s["seq_scan_sql"] for name, s in report["scenarios"].items() if s.get("seq_scan_sql")}
     if scans:
         lines += ["", "Statements planned with a sequential scan of customers_customer (one example each):", ""]

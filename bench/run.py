@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import ceiling
+import delivery
 import peer
 import psycopg
 import report
@@ -446,7 +447,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100, help="tokens the requests are spread over")
     parser.add_argument("--samples", type=int, default=ceiling.SAMPLES, help="captured requests per scenario")
     parser.add_argument("--only", help="comma-separated scenario names")
-    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: ceiling, peer")
+    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: ceiling, peer, delivery")
     args = parser.parse_args()
     args.ceiling_duration = args.ceiling_duration or args.duration
     for tool in ("wrk", "pgbench", "node", "npm"):
@@ -466,6 +467,10 @@ def main() -> None:
         row = {"ceiling_tps": None, "peer_rps": None, "seq_scan": None, "plan_nodes": None, **measured[scenario]}
         row["failed"] = failures(row)
         rows[scenario] = row
+
+    deliveries = None
+    if "delivery" not in skip and (not args.only or "events_delivery" in args.only.split(",")):
+        deliveries = delivery.measure(env, args.database_url, VAR, cpu_seconds, postgres_pids, children, free_port)
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     url = masked(args.database_url)
@@ -499,6 +504,7 @@ def main() -> None:
         },
         "workers_rss_mb": rss,
         "scenarios": rows,
+        "events_delivery": deliveries,
     }
     summary["targets"] = report.targets(summary)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,22 @@ class EventSerializer(serializers.ModelSerializer):
         fields = ("cursor", "id", "type", "created_date", "record_id", "version", "request_id", "changes", "data")
         read_only_fields = fields
 
+    def to_representation(self, event):
+        # The fields above, built directly: the feed and each batch of webhook deliveries render many events at
+        # once, and DRF's way (each value through its field, each field through its source) was half of a worker's
+        # CPU per delivery. tests/events and tests/webhooks compare the result with the declared fields' own.
+        return {
+            "cursor": event.cursor,
+            "id": event.pk,
+            "type": event.type,
+            "created_date": self.fields["created_date"].to_representation(event.created_date),
+            "record_id": event.record_id,
+            "version": event.version,
+            "request_id": event.request_id,
+            "changes": event.changes,
+            "data": event.data,
+        }
+
 
 class EventPageSerializer(serializers.Serializer):
     """The feed in the "paginated" list format (OMNITRON_LIST_FORMAT)."""

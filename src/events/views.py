@@ -2,7 +2,6 @@ import re
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -57,7 +56,7 @@ class EventFeed(GenericAPIView):
         after = request.query_params.get("after")
         if after is not None:
             txid, pk = self.position(after)
-            events = events.filter(Q(txid__gt=txid) | Q(txid=txid, pk__gt=pk))
+            events = events.filter(services.after(txid, pk))
         if connections[events.db].vendor == "postgresql":
             # Only transactions older than every one still running: none of those can still add an event.
             events = events.filter(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))

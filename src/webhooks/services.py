@@ -2,8 +2,9 @@
 each webhook's events, claiming deliveries, recording what their attempts answered.
 
 Every step is a short transaction on its own, safe with any number of workers at once: a webhook's queueing holds its
-row's lock (`FOR UPDATE SKIP LOCKED`: another worker takes another webhook meanwhile, or the next batch), and a
-delivery is sent only by the worker whose lease on it is current.
+row's lock (`FOR UPDATE`: another worker queues the next batch after it), a claim of due deliveries skips those
+another worker is claiming (`FOR UPDATE SKIP LOCKED`), and a delivery is sent only by the worker whose lease on it is
+current.
 """
 
 import datetime
@@ -21,6 +22,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from apicore.renderers import JSONRenderer
+from events import services as events
 from events.models import Event
 from events.serializers import EventSerializer
 from webhooks.models import Attempt, Delivery, Webhook
@@ -141,10 +143,11 @@ def queue(webhook: Webhook, limit: int, worker: str, now, lease) -> list[Deliver
     """The webhook's next events as deliveries claimed by `worker`; moves its cursor past them in the same
     transaction. The events it does not want are passed over (the cursor moves past them too)."""
     with transaction.atomic():
-        webhook = Webhook.objects.select_for_update(skip_locked=True).filter(pk=webhook.pk, is_active=True).first()
+        # Waits while another worker queues the webhook's events (a few milliseconds), then queues the next ones.
+        webhook = Webhook.objects.select_for_update().filter(pk=webhook.pk, is_active=True).first()
         if webhook is None:
-            return []  # another worker is queueing its events
-        after = Q(txid__gt=webhook.cursor_txid) | Q(txid=webhook.cursor_txid, pk__gt=webhook.cursor_id)
+            return []  # disabled meanwhile
+        after = events.after(webhook.cursor_txid, webhook.cursor_id)
         scanned = list(
             visible(Event.objects.filter(after)).order_by("txid", "pk").values_list("txid", "pk", "type")[:limit]
         )

@@ -164,3 +164,19 @@ def test_an_event_committed_late_is_not_skipped(api):
     cursor = seen[-1]["cursor"]
     assert api.get(f"/api/v1/events/?after={cursor}").json() == []
     assert Customer.objects.count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_reading_after_a_cursor_starts_the_index_scan_at_the_cursor(db):
+    from events import services
+
+    with connection.cursor() as cursor:  # an empty table is read whole; a busy one by its index
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+        try:
+            plan = Event.objects.filter(services.after(1042, 17)).order_by("txid", "pk")[:100].explain()
+        finally:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_bitmapscan")
+    scan = next(line for line in plan.splitlines() if "Index Cond" in line)
+    assert "txid >= 1042" in scan, plan

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import OperationalError
 
 from webhooks.worker import Worker
 
@@ -84,10 +85,23 @@ class Receiver:
 
 def eventually(check: Callable[[], object], timeout: float = 15, message: str = ""):
     deadline = time.monotonic() + timeout
-    while not (result := check()):
+    while not (result := retrying(check)):
         assert time.monotonic() < deadline, message or "condition not met in time"
         time.sleep(0.05)
     return result
+
+
+def retrying(write: Callable[[], object], attempts: int = 50):
+    """`write()`, again while the test database says a table is locked: the in-memory SQLite database the tests share
+    with the worker's thread (shared cache) answers a concurrent write at once with that error, where a database file
+    would wait for the lock (the installation's SQLite does: a 20 s timeout)."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 disables a webhook that only fails; a slow receiver holds back no other."""
 
 import datetime
+import itertools
 import json
 import time
 
@@ -10,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.factories import CustomerFactory
-from tests.webhooks.conftest import Receiver, eventually, running_worker, verify
+from tests.webhooks.conftest import Receiver, eventually, retrying, running_worker, verify
 from webhooks.models import Delivery, Webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,13 +26,13 @@ def create_webhook(api, url, **fields) -> dict:
 def test_a_change_is_posted_signed_with_the_event_as_the_feed_shows_it(api, webhook_settings):
     receiver = Receiver()
     webhook = create_webhook(api, receiver.url)
+    created = api.post(
+        "/api/v1/customers/",
+        {"email": "ada@example.com", "channel_code": "c-1", "is_active": True},
+        format="json",
+        HTTP_X_REQUEST_ID="req-7",
+    )
     with running_worker():
-        created = api.post(
-            "/api/v1/customers/",
-            {"email": "ada@example.com", "channel_code": "c-1", "is_active": True},
-            format="json",
-            HTTP_X_REQUEST_ID="req-7",
-        )
         (request,) = [receiver.wait_for(1) and receiver.requests[0]]
     headers, body = request["headers"], request["body"]
     assert verify(webhook["secret"], headers["Omnitron-Signature"], body)
@@ -81,7 +82,7 @@ def test_a_failed_delivery_is_retried_with_growing_delays_until_it_succeeds(api,
         receiver.wait_for(4)
         delivery = eventually(lambda: Delivery.objects.filter(status=Delivery.SUCCEEDED).first())
     times = [request["time"] for request in receiver.requests]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     # 0.2 s doubling, each wait between half and all of it: [0.1, 0.2], [0.2, 0.4], [0.4, 0.8]
     assert 0.1 <= gaps[0] and gaps[0] <= gaps[1] <= gaps[2], gaps
     assert gaps[2] >= 0.4
@@ -141,7 +142,7 @@ def test_a_webhook_that_fails_every_delivery_long_enough_is_disabled_and_says_so
     with running_worker():
         eventually(lambda: not Webhook.objects.get(pk=webhook["id"]).is_active)
         sent = len(receiver.requests)
-        CustomerFactory(email="later@example.com")
+        retrying(lambda: CustomerFactory(email="later@example.com"))
         time.sleep(0.5)
     assert len(receiver.requests) == sent  # nothing more is sent to it
     shown = api.get(f"/api/v1/webhooks/{webhook['id']}/").json()
@@ -167,7 +168,7 @@ def test_redeliver_sends_a_delivered_event_again(api, webhook_settings):
     with running_worker():
         receiver.wait_for(1)
         delivery = eventually(lambda: Delivery.objects.filter(status=Delivery.SUCCEEDED).first())
-        response = api.post(f"/api/v1/webhooks/{webhook['id']}/deliveries/{delivery.pk}/redeliver/")
+        response = retrying(lambda: api.post(f"/api/v1/webhooks/{webhook['id']}/deliveries/{delivery.pk}/redeliver/"))
         assert response.status_code == 202 and response.json()["status"] == "pending"
         receiver.wait_for(2)
         eventually(lambda: Delivery.objects.get(pk=delivery.pk).attempt_count == 2)
@@ -182,9 +183,9 @@ def test_a_slow_receiver_holds_back_no_other(api, webhook_settings):
     fast = Receiver()
     create_webhook(api, slow.url)
     create_webhook(api, fast.url)
+    for index in range(3):
+        CustomerFactory(email=f"c{index}@example.com")
     with running_worker():
-        for index in range(3):
-            CustomerFactory(email=f"c{index}@example.com")
         slow.wait_for(1)
         started = time.monotonic()
         fast.wait_for(3, timeout=2)
@@ -226,3 +227,28 @@ def test_a_deleted_event_is_not_sent(api, webhook_settings):
     with running_worker():
         time.sleep(0.3)
     assert receiver.requests == []
+
+
+def test_a_name_resolving_to_forbidden_addresses_only_is_not_connected_to(monkeypatch):
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from webhooks.worker import SafeResolver
+
+    def found(*hosts):
+        async def resolve(self, host, port=0, family=socket.AF_INET):
+            return [{"hostname": host, "host": address, "port": port, "family": family, "proto": 0, "flags": 0}
+                    for address in hosts]  # fmt: skip
+
+        return resolve
+
+    async def resolve(host):
+        return await SafeResolver().resolve(host, 443)
+
+    monkeypatch.setattr(aiohttp.ThreadedResolver, "resolve", found("169.254.169.254", "93.184.216.34"))
+    assert [entry["host"] for entry in asyncio.run(resolve("hooks.example.com"))] == ["93.184.216.34"]
+    monkeypatch.setattr(aiohttp.ThreadedResolver, "resolve", found("169.254.169.254", "::"))
+    with pytest.raises(OSError, match="link-local, metadata or unspecified"):
+        asyncio.run(resolve("rebound.example.com"))
