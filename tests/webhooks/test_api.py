@@ -145,6 +145,8 @@ def test_deliveries_are_listed_newest_first_and_filtered(api):
     bad = api.get(f"/api/v1/webhooks/{webhook.pk}/deliveries/?status=lost")
     assert bad.status_code == 400 and "status" in bad.json()
     assert api.get("/api/v1/webhooks/999999/deliveries/").status_code == 404
+    assert api.get("/api/v1/webhooks/abc/deliveries/").status_code == 404
+    assert api.post("/api/v1/webhooks/abc/deliveries/1/redeliver/").status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)
