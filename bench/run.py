@@ -373,8 +373,33 @@ def measure_peer(scenario: str, url: str, request: tuple, process, args) -> dict
     }
 
 
+# The last commit before change history and events: `create` and `patch` are also measured on it, right after the
+# same scenario on this code, for what history and events cost a write (issue 17's target: at most 15 %).
+BEFORE_HISTORY = "3af8adb"
+WRITES = ("create", "patch")
+
+
+def before_history(env: dict) -> dict | None:
+    """The environment that serves BEFORE_HISTORY's code (a git worktree under var/bench, on the same database, whose
+    newer tables it ignores); None where there is no git history to check it out from."""
+    tree = VAR / "before-history"
+    if not (tree / "src").is_dir():
+        checkout = ["git", "worktree", "add", "--force", "--detach", str(tree), BEFORE_HISTORY]
+        if subprocess.run(checkout, cwd=ROOT, capture_output=True).returncode != 0:
+            print(f"{BEFORE_HISTORY} cannot be checked out: writes are not compared with the code before history")
+            return None
+    return {**env, "PYTHONPATH": str(tree / "src")}
+
+
 def measure(
-    chosen: dict, tokens: str, env: dict, values: dict, customers: int, platformatic: str | None, args
+    chosen: dict,
+    tokens: str,
+    env: dict,
+    values: dict,
+    customers: int,
+    platformatic: str | None,
+    args,
+    baseline_env: dict | None = None,
 ) -> tuple[dict, list, str]:
     """Per scenario, back to back: the service under wrk, its captured SQL under pgbench (the database's ceiling)
     and the peer under wrk where it can express the scenario, so that a scenario's three figures come from the same
@@ -407,6 +432,13 @@ def measure(
             print(f"{scenario:24} service {row['rps']} req/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
                   f"errors {row['errors']}  connections {row['connections_per_worker']}  "
                   f"CPU {cpu_text(row['cpu_ms_per_request'])}")  # fmt: skip
+            if scenario in WRITES and baseline_env is not None:
+                with service(baseline_env, args) as (before_url, before_server):
+                    before = wrk(before_url, method, paths, body, tokens, args, before_server.pid)
+                row["before_history_rps"] = before["rps"]
+                row["before_history_cpu_ms_per_request"] = before["cpu_ms_per_request"]
+                print(f"{'':24} before history ({BEFORE_HISTORY}) {before['rps']} req/s  "
+                      f"CPU {cpu_text(before['cpu_ms_per_request'])}")  # fmt: skip
             if scenario in captured:
                 row.update(measure_ceiling(scenario, method, captured[scenario], args))
             if scenario in peers:
@@ -447,7 +479,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100, help="tokens the requests are spread over")
     parser.add_argument("--samples", type=int, default=ceiling.SAMPLES, help="captured requests per scenario")
     parser.add_argument("--only", help="comma-separated scenario names")
-    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: ceiling, peer, delivery")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated steps to leave out: ceiling, peer, delivery, before-history")  # fmt: skip
     args = parser.parse_args()
     args.ceiling_duration = args.ceiling_duration or args.duration
     for tool in ("wrk", "pgbench", "node", "npm"):
@@ -461,7 +494,8 @@ def main() -> None:
     chosen = scenarios(values, customers)
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",")}
-    measured, rss, described = measure(chosen, tokens, env, values, customers, platformatic, args)
+    baseline_env = None if "before-history" in skip or not set(WRITES) & set(chosen) else before_history(env)
+    measured, rss, described = measure(chosen, tokens, env, values, customers, platformatic, args, baseline_env)
     rows = {}
     for scenario in chosen:
         row = {"ceiling_tps": None, "peer_rps": None, "seq_scan": None, "plan_nodes": None, **measured[scenario]}
