@@ -197,11 +197,13 @@ def start_server(
     extra_env: dict | None = None,
     tls: TLSFiles | None = None,
     server: str = SERVER,
+    options: tuple[str, ...] = (),
 ) -> Iterator[OmnitronServer]:
     """`omnitron serve` on a free port over a migrated, seeded database; terminated afterwards, whatever happens.
 
     `extra_env` (e.g. OMNITRON_LIST_FORMAT=paginated) is applied last, over the cleaned environment. With `tls`,
-    the server answers HTTPS only (`--certfile`, `--keyfile`). `server` is the HTTP server (`--server`).
+    the server answers HTTPS only (`--certfile`, `--keyfile`). `server` is the HTTP server (`--server`); `options`
+    are more of `omnitron serve`'s.
     """
     env = {
         key: value
@@ -224,7 +226,8 @@ def start_server(
     port = _free_port()
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     log = workdir / "server.log"
-    serve = [*OMNITRON, "serve", "--server", server, "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    serve = [*OMNITRON, "serve", "--server", server, "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+             *options]  # fmt: skip
     if tls:
         serve += ["--certfile", str(tls.certfile), "--keyfile", str(tls.keyfile)]
     with log.open("wb") as out:

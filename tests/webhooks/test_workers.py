@@ -1,5 +1,6 @@
 """`omnitron worker` processes beside `omnitron serve`: two at once send each event once; one killed with SIGKILL
-mid-delivery loses nothing (its claim lapses and another worker sends the delivery)."""
+mid-delivery loses nothing (its claim lapses and another worker sends the delivery); `omnitron serve --with-worker`
+(`make serve`) delivers on its own."""
 
 import contextlib
 import json
@@ -108,3 +109,19 @@ def test_a_worker_killed_mid_delivery_loses_nothing(server):
     (delivery,) = deliveries
     # The killed worker's attempt left no record; the one that succeeded did.
     assert [attempt["status_code"] for attempt in delivery["attempts"]] == [200]
+
+
+def test_serve_with_worker_delivers_without_a_worker_of_its_own(tmp_path_factory):
+    receiver = Receiver()
+    with (
+        throwaway_database(tmp_path_factory) as url,
+        start_server(url, tmp_path_factory.mktemp("serve-worker"), extra_env=ENV, options=("--with-worker",)) as server,
+    ):
+        _run(["shell", "-c", GRANT], server.env, server.log.parent)
+        webhook = api(server, "POST", "/api/v1/webhooks/", {"url": receiver.url, "events": ["customer.created"]})
+        api(server, "POST", "/api/v1/customers/", {"email": "w@example.com", "channel_code": "w", "is_active": True})
+        (event,) = receiver.wait_for(1, timeout=20)
+        assert verify(
+            webhook["secret"], receiver.requests[0]["headers"]["Omnitron-Signature"], receiver.requests[0]["body"]
+        )
+    assert event["type"] == "customer.created" and event["data"]["email"] == "w@example.com"
