@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "orders",
     "events",
     "webhooks",
+    "privacy",
 ]
 
 MIDDLEWARE = [

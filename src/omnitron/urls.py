@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("orders.urls")),
     path("api/v1/", include("events.urls")),
     path("api/v1/", include("webhooks.urls")),
+    path("api/v1/", include("privacy.urls")),
     # The OpenAPI document generated from the code, and Swagger UI on it (its assets served from here).
     path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

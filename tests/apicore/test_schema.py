@@ -74,6 +74,7 @@ def test_every_route_is_documented(anon):
         "/api/v1/webhooks/{id}/deliveries/",
         "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver/",
         "/api/v1/webhooks/{id}/rotate-secret/",
+        "/api/v1/customers/{id}/personal-data/",
     }
     assert set(paths["/api/v1/orders/{id}/"]) == {"get", "patch"}
     assert set(paths["/api/v1/customers/{id}/history/"]) == {"get"}

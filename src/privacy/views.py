@@ -1,0 +1,51 @@
+from django.db.models import Q
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from apicore.permissions import ModelPermissions
+from customers.models import Customer
+from events.models import Event
+from orders.models import Order, Refund
+from privacy.serializers import PersonalDataSerializer
+
+
+class ViewsEverythingAboutCustomers(ModelPermissions):
+    """The document holds the customer's orders and refunds too: `view_order` and `view_refund` besides
+    `view_customer`."""
+
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and request.user.has_perms(
+            ["orders.view_order", "orders.view_refund"]
+        )
+
+
+class PersonalData(GenericAPIView):
+    """`GET /api/v1/customers/{id}/personal-data/`: everything held about the customer in one JSON document: the
+    record, its orders and refunds, their history entries and their events (those the event feed still keeps)."""
+
+    queryset = Customer.objects.all()
+    serializer_class = PersonalDataSerializer
+    permission_classes = [ViewsEverythingAboutCustomers]
+    pagination_class = None
+    filter_backends = []
+
+    def get(self, request, pk):
+        customer = self.get_object()
+        orders = list(Order.objects.filter(customer=customer).order_by("pk"))
+        refunds = list(Refund.objects.filter(order__customer=customer).order_by("pk"))
+        newest_first = ("-history_date", "-history_id")
+        history = {
+            "customer": Customer.history.filter(id=customer.pk).order_by(*newest_first),
+            # Of every order and refund the customer ever had, deleted ones included.
+            "orders": Order.history.filter(customer_id=customer.pk).order_by(*newest_first),
+            "refunds": Refund.history.filter(
+                order_id__in=Order.history.filter(customer_id=customer.pk).values("id")
+            ).order_by(*newest_first),
+        }
+        events = Event.objects.filter(
+            Q(type__startswith="customer.", record_id=customer.pk)
+            | Q(type__startswith="order.", record_id__in=history["orders"].values("id"))
+            | Q(type__startswith="refund.", record_id__in=history["refunds"].values("id"))
+        ).order_by("txid", "pk")
+        document = {"customer": customer, "orders": orders, "refunds": refunds, "history": history, "events": events}
+        return Response(self.get_serializer(document).data)
