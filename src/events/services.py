@@ -41,6 +41,14 @@ def after(txid: int, pk: int) -> Q:
     return Q(txid__gte=txid) & (Q(txid__gt=txid) | Q(pk__gt=pk))
 
 
+def visible(queryset):
+    """The events no transaction still running can add to before: on PostgreSQL, those of transactions older than
+    every one still running (SQLite commits one write transaction at a time, in id order)."""
+    if connections[queryset.db].vendor == "postgresql":
+        return queryset.filter(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+    return queryset
+
+
 def allowed_types(user) -> list[str]:
     """The event types `user` may read: those of the models it has the `view_` permission of."""
     return [

@@ -1,8 +1,6 @@
 import re
 
 from django.conf import settings
-from django.db import connections
-from django.db.models.expressions import RawSQL
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -57,10 +55,8 @@ class EventFeed(GenericAPIView):
         if after is not None:
             txid, pk = self.position(after)
             events = events.filter(services.after(txid, pk))
-        if connections[events.db].vendor == "postgresql":
-            # Only transactions older than every one still running: none of those can still add an event.
-            events = events.filter(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
-        page = list(events.order_by("txid", "pk")[:size])
+        # Only transactions older than every one still running: none of those can still add an event.
+        page = list(services.visible(events).order_by("txid", "pk")[:size])
         data = self.get_serializer(page, many=True).data
         following = None
         if len(page) == size:

@@ -33,19 +33,19 @@ class PersonalData(GenericAPIView):
         customer = self.get_object()
         orders = list(Order.objects.filter(customer=customer).order_by("pk"))
         refunds = list(Refund.objects.filter(order__customer=customer).order_by("pk"))
+        # Of every order and refund the customer ever had, deleted ones included.
+        order_history = Order.history.filter(customer_id=customer.pk)
+        refund_history = Refund.history.filter(order_id__in=order_history.values("id"))
         newest_first = ("-history_date", "-history_id")
         history = {
             "customer": Customer.history.filter(id=customer.pk).order_by(*newest_first),
-            # Of every order and refund the customer ever had, deleted ones included.
-            "orders": Order.history.filter(customer_id=customer.pk).order_by(*newest_first),
-            "refunds": Refund.history.filter(
-                order_id__in=Order.history.filter(customer_id=customer.pk).values("id")
-            ).order_by(*newest_first),
+            "orders": order_history.order_by(*newest_first),
+            "refunds": refund_history.order_by(*newest_first),
         }
         events = Event.objects.filter(
             Q(type__startswith="customer.", record_id=customer.pk)
-            | Q(type__startswith="order.", record_id__in=history["orders"].values("id"))
-            | Q(type__startswith="refund.", record_id__in=history["refunds"].values("id"))
+            | Q(type__startswith="order.", record_id__in=order_history.values("id"))
+            | Q(type__startswith="refund.", record_id__in=refund_history.values("id"))
         ).order_by("txid", "pk")
         document = {"customer": customer, "orders": orders, "refunds": refunds, "history": history, "events": events}
         return Response(self.get_serializer(document).data)

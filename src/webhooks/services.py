@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F, Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from apicore.renderers import JSONRenderer
@@ -40,6 +39,8 @@ METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.10
 # The longest wait between two tries of a delivery, and how much of the start of a receiver's answer is kept.
 MAX_RETRY_DELAY = 3600
 RESPONSE_KEPT = 1000
+# The notification channel workers LISTEN on (also in migration 0002's trigger).
+CHANNEL = "omnitron_events"
 
 
 def url_problem(url: str) -> str | None:
@@ -75,16 +76,9 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def visible(queryset):
-    """The events no transaction still running can add to before (events.views.EventFeed's rule)."""
-    if connections[queryset.db].vendor == "postgresql":
-        return queryset.filter(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
-    return queryset
-
-
 def head() -> tuple[int, int]:
     """The feed's position now: a webhook created now is sent the events that follow it."""
-    last = visible(Event.objects.all()).order_by("-txid", "-pk").values_list("txid", "pk").first()
+    last = events.visible(Event.objects.all()).order_by("-txid", "-pk").values_list("txid", "pk").first()
     return last or (0, 0)
 
 
@@ -92,7 +86,7 @@ def notify(using="default") -> None:
     """Wakes the workers (PostgreSQL; they poll otherwise): at commit, as the events table's trigger does."""
     if connections[using].vendor == "postgresql":
         with connections[using].cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", ["omnitron_events", ""])
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, ""])
 
 
 @dataclass
@@ -149,7 +143,7 @@ def queue(webhook: Webhook, limit: int, worker: str, now, lease) -> list[Deliver
             return []  # disabled meanwhile
         after = events.after(webhook.cursor_txid, webhook.cursor_id)
         scanned = list(
-            visible(Event.objects.filter(after)).order_by("txid", "pk").values_list("txid", "pk", "type")[:limit]
+            events.visible(Event.objects.filter(after)).order_by("txid", "pk").values_list("txid", "pk", "type")[:limit]
         )
         if not scanned:
             return []
@@ -192,11 +186,11 @@ def jobs(deliveries: list[Delivery]) -> list[Job]:
     if not deliveries:
         return []
     event_ids = {delivery.event_id for delivery in deliveries}
-    rendered = {}
-    found = Event.objects.filter(pk__in=event_ids).order_by("pk")
-    renderer = JSONRenderer()
-    for event, data in zip(found, EventSerializer(found, many=True).data, strict=True):
-        rendered[event.pk] = (event.type, renderer.render(data))
+    serializer, renderer = EventSerializer(), JSONRenderer()
+    rendered = {
+        event.pk: (event.type, renderer.render(serializer.to_representation(event)))
+        for event in Event.objects.filter(pk__in=event_ids)
+    }
     return [
         Job(
             delivery.pk,

@@ -163,7 +163,7 @@ class Worker:
                 params.pop("cursor_factory", None)
                 params["application_name"] = "omnitron worker"
                 async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as connection:
-                    await connection.execute("LISTEN omnitron_events")
+                    await connection.execute(f"LISTEN {services.CHANNEL}")
                     self.wake.set()  # whatever committed while it was not listening
                     async for _ in connection.notifies():
                         self.wake.set()
