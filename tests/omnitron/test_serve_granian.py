@@ -158,13 +158,94 @@ def test_a_chunked_body_is_read_up_to_one_byte_past_the_limit():
     assert protocol.read == 120
 
 
-def test_a_declared_body_over_the_limit_is_not_read():
-    protocol = Protocol([b"x" * (MAX_BODY + 1)])
+def test_a_declared_body_over_the_limit_is_read_only_as_the_application_reads_it():
+    # An import's upload: the application takes it part by part from the loop; one that reads none (any other route:
+    # Django refuses it by its Content-Length, 413) leaves it unread.
+    parts = [b"x" * 60, b"y" * 41]
+    protocol = Protocol(parts)
     scope = Scope(method="POST", headers=[("content-length", str(MAX_BODY + 1))])
     status, _, content = serve(adapter(Echo()), scope, protocol)
-    answer = json.loads(content)
-    assert (status, answer["body"], answer["environ"]["CONTENT_LENGTH"]) == (201, "", str(MAX_BODY + 1))
-    assert protocol.read == 0  # Django refuses it by its Content-Length (413)
+    assert (status, json.loads(content)["body"]) == (201, "x" * 60 + "y" * 41)
+
+    def reads_ten(environ, start_response):
+        body = environ["wsgi.input"].read(10)
+        start_response("200 OK", [])
+        return [body]
+
+    protocol = Protocol(parts)
+    assert serve(adapter(reads_ten), scope, protocol)[2] == b"x" * 10 and protocol.read == 60
+
+    def refuses(environ, start_response):
+        start_response("413 Request Entity Too Large", [])
+        return []
+
+    protocol = Protocol(parts)
+    assert serve(adapter(refuses), scope, protocol)[0] == 413 and protocol.read == 0
+
+
+def test_a_declared_body_over_the_limit_that_stalls_fails_the_request():
+    protocol = Protocol([b"x" * 10], stall=True)
+    scope = Scope(method="POST", headers=[("content-length", str(MAX_BODY + 1))])
+    status, _, _ = serve(adapter(Echo(), body_timeout=0.2), scope, protocol)
+    assert status == 500  # the application met TimeoutError (an import answers it 408 itself)
+
+
+class Streaming:
+    """A WSGI application answering a Django-style streaming response (`streaming = True`), noting how far it got."""
+
+    def __init__(self, parts: int):
+        self.parts, self.made, self.closed = parts, 0, False
+
+    def __call__(self, environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/jsonl")])
+        app = self
+
+        class Result:
+            streaming = True
+
+            def __iter__(self):
+                for n in range(app.parts):
+                    app.made += 1
+                    yield f"{n}\n".encode()
+
+            def close(self):
+                app.closed = True
+
+        return Result()
+
+
+class StreamProtocol(Protocol):
+    """granian's response_stream: each part sent, or a client that goes away after `keep` parts."""
+
+    def __init__(self, keep: int | None = None):
+        super().__init__()
+        self.sent, self.keep = [], keep
+
+    def response_stream(self, status, headers):
+        protocol = self
+        self.answer = (status, headers, None)
+
+        class Transport:
+            async def send_bytes(self, data):
+                if protocol.keep is not None and len(protocol.sent) >= protocol.keep:
+                    raise RuntimeError("the client has gone")
+                protocol.sent.append(data)
+
+        return Transport()
+
+
+def test_a_streaming_response_is_sent_part_by_part():
+    app, protocol = Streaming(5), StreamProtocol()
+    serve(adapter(app), Scope(), protocol)
+    assert protocol.answer[0] == 200 and protocol.sent == [b"0\n", b"1\n", b"2\n", b"3\n", b"4\n"]
+    assert app.closed
+
+
+def test_a_client_that_goes_away_stops_a_streaming_response():
+    app, protocol = Streaming(1000), StreamProtocol(keep=3)
+    serve(adapter(app), Scope(), protocol)
+    assert protocol.sent == [b"0\n", b"1\n", b"2\n"]
+    assert app.made == 4 and app.closed  # it made the part it could not send, and no more
 
 
 @pytest.mark.parametrize("length", ["10", None], ids=["content-length", "chunked"])

@@ -1,6 +1,7 @@
 import asyncio
 import copy
 import io
+import itertools
 import logging
 import os
 import subprocess
@@ -225,6 +226,31 @@ def serve_granian(application, host, port, workers, threads, keepalive, body_tim
     server.serve(target_loader=lambda: app, wrap_loader=False)
 
 
+class StreamedBody(io.RawIOBase):
+    """A request body read by the application's thread as it arrives: each part comes from granian's event loop, within
+    `timeout` seconds (else TimeoutError: the request fails, and its connection with it)."""
+
+    def __init__(self, protocol, loop, timeout: float):
+        self.parts, self.loop, self.timeout = aiter(protocol), loop, timeout
+        self.pending, self.done = b"", False
+
+    def readable(self):
+        return True
+
+    async def next_part(self) -> bytes:
+        return await anext(self.parts)
+
+    def readinto(self, buffer) -> int:
+        while not self.pending and not self.done:
+            try:
+                self.pending = asyncio.run_coroutine_threadsafe(self.next_part(), self.loop).result(self.timeout)
+            except StopAsyncIteration:
+                self.done = True
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
+
+
 class GranianApplication:
     """A WSGI application behind granian's RSGI interface: granian reads each request's body, then a thread runs it.
 
@@ -236,6 +262,13 @@ class GranianApplication:
     `threads` threads run the application, as gunicorn's would. The answer goes back whole, so a client reading it
     slowly holds no thread either. A GET the read path answers does not reach a thread at all: it is answered on the
     loop (apicore.readpath.LoopReader).
+
+    Two exceptions, for the routes that move files: a body whose Content-Length exceeds `max_body` is read by the
+    application as it arrives (`wsgi.input` takes each part from the loop, waiting at most `body_timeout` for it;
+    only a view that streams its body, an import's upload, reads it: Django refuses any other with 413 unread); and
+    a streaming response (an export, an import's report) is sent part by part as the application makes it, so that
+    its first bytes leave at once and a client that goes away stops it. Both hold their thread meanwhile, as
+    gunicorn's would.
     """
 
     def __init__(self, app, *, threads: int, body_timeout: float, max_body: int, multiprocess: bool):
@@ -271,7 +304,10 @@ class GranianApplication:
         headers = scope.headers  # a copy each time it is read
         try:
             body = b""
-            if "transfer-encoding" in headers or headers.get("content-length", "0") != "0":
+            loop = asyncio.get_running_loop()
+            if self.streamed_body(headers):
+                body = StreamedBody(protocol, loop, self.body_timeout)
+            elif "transfer-encoding" in headers or headers.get("content-length", "0") != "0":
                 try:
                     async with asyncio.timeout(self.body_timeout):
                         body = await self.read_body(protocol, headers)
@@ -290,10 +326,14 @@ class GranianApplication:
                     protocol.response_bytes(status, response, content)
                     return
                 app = self.reader.read_path.app  # declined: Django answers, without a second try of the read path
-            loop = asyncio.get_running_loop()
-            status, response, content = await loop.run_in_executor(self.executor, self.call, app, environ)
-            size = len(content)
-            protocol.response_bytes(status, response, content)
+            status, response, content = await loop.run_in_executor(
+                self.executor, self.call, app, environ, protocol, loop
+            )
+            if isinstance(content, int):  # streamed: its size
+                size = content
+            else:
+                size = len(content)
+                protocol.response_bytes(status, response, content)
         except Exception:
             error_log.exception("Error handling request %s %s", scope.method, scope.path)
             if status != 408:
@@ -304,6 +344,11 @@ class GranianApplication:
                     pass
         finally:
             self.log(scope, headers, status, size)
+
+    def streamed_body(self, headers) -> bool:
+        """Whether the body is longer than `max_body`, by its Content-Length: the application reads it as it comes."""
+        length = headers.get("content-length", "")
+        return "transfer-encoding" not in headers and length.isdigit() and int(length) > self.max_body
 
     async def read_body(self, protocol, headers) -> bytes:
         length = headers.get("content-length")
@@ -321,8 +366,9 @@ class GranianApplication:
         return b"".join(parts)
 
     @staticmethod
-    def call(app, environ: dict) -> tuple[int, list, bytes]:
-        """Runs the WSGI application in this (executor) thread: its status, headers and whole body."""
+    def call(app, environ: dict, protocol, loop) -> tuple[int, list, bytes | int]:
+        """Runs the WSGI application in this (executor) thread: its status, headers and whole body; or, for a
+        streaming response (Django's `streaming`), sends it part by part from here and answers its size."""
         started: list = []
         chunks: list[bytes] = []
 
@@ -334,13 +380,29 @@ class GranianApplication:
 
         result = app(environ, start_response)
         try:
-            chunks.extend(result)
+            if not getattr(result, "streaming", False):
+                chunks.extend(result)
+                return started[0], started[1], b"".join(chunks)
+
+            transport = None
+
+            async def send(chunk: bytes) -> None:  # on the loop, as granian's protocol wants
+                nonlocal transport
+                transport = transport or protocol.response_stream(started[0], started[1])
+                await transport.send_bytes(chunk)
+
+            size = 0
+            for chunk in itertools.chain(chunks, result, [b""]):
+                if chunk or transport is None:
+                    # Fails once the client has gone: closing the response (below) stops what makes it.
+                    asyncio.run_coroutine_threadsafe(send(chunk), loop).result()
+                    size += len(chunk)
+            return started[0], started[1], size
         finally:
             if hasattr(result, "close"):
                 result.close()
-        return started[0], started[1], b"".join(chunks)
 
-    def environ(self, scope, headers, body: bytes) -> dict:
+    def environ(self, scope, headers, body: "bytes | StreamedBody") -> dict:
         """PEP 3333's environ for the request, with gunicorn's conventions."""
         server_host, _, server_port = scope.server.rpartition(":")
         client_host, _, client_port = scope.client.rpartition(":")
@@ -356,7 +418,7 @@ class GranianApplication:
             "REMOTE_ADDR": client_host.strip("[]"),
             "REMOTE_PORT": client_port,
             "wsgi.url_scheme": scope.scheme,
-            "wsgi.input": io.BytesIO(body),
+            "wsgi.input": body if isinstance(body, StreamedBody) else io.BytesIO(body),
         }
         named = set()
         for name, value in headers.items():
