@@ -1,11 +1,102 @@
-"""Database helpers the apps share: migration operations for one engine, SQLite functions."""
+"""Database helpers the apps share: migration operations for one engine, SQLite functions, bulk inserts."""
 
 import functools
+import json
 import re
 
-from django.db import migrations
+import orjson
+from django.db import connections, migrations, models
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
-__all__ = ["PostgresOnlySQL", "VendorSQL", "register_sqlite_functions"]
+__all__ = ["PostgresOnlySQL", "VendorSQL", "insert_all", "insert_values", "register_sqlite_functions"]
+
+
+def _dumps(value) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:  # what only Python's encoder writes (an integer beyond 64 bits)
+        return json.dumps(value).encode()
+
+
+def _json_value(value):
+    """A JSON column's value for COPY, written by orjson (Django's adaptation writes it with Python's json module:
+    a third of a customer's COPY row)."""
+    return None if value is None else Jsonb(value, dumps=_dumps)
+
+
+def insert_all(model, objs: list, using: str = "default") -> list:
+    """Inserts the records at once, giving each its primary key, as `bulk_create` does (no signals, no save()).
+
+    On PostgreSQL by COPY, with primary keys drawn from the table's sequence first: bulk_create's INSERT sends each
+    column as an array literal, which psycopg writes with a regular expression per value (measured: 60 % of an
+    import's time); COPY's text rows are written in C.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not objs:
+        return model._default_manager.using(using).bulk_create(objs)
+    opts = model._meta
+    keyless = [obj for obj in objs if obj.pk is None]
+    if keyless and opts.pk.db_returning:  # an auto-incremented key
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [opts.db_table, opts.pk.column, len(keyless)],
+            )
+            for obj, (pk,) in zip(keyless, cursor.fetchall(), strict=True):
+                obj.pk = pk
+    fields = [field for field in opts.concrete_fields if not field.generated]
+    _copy(connection, model, fields, ([field.pre_save(obj, True) for field in fields] for obj in objs))
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, using
+    return objs
+
+
+def insert_values(model, names: list[str], rows: list[list], using: str = "default") -> None:
+    """Inserts rows of values of the named fields (attribute names) of `model` at once, without a model instance
+    per row: COPY on PostgreSQL (see insert_all), bulk_create elsewhere. The other fields take their database
+    defaults (an auto-incremented key)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model._default_manager.using(using).bulk_create([model(**dict(zip(names, row, strict=True))) for row in rows])
+    elif rows:
+        fields = {field.attname: field for field in model._meta.concrete_fields}
+        _copy(connection, model, [fields[name] for name in names], rows)
+
+
+# Fields whose database value is the Python value itself when it has one of these types (their get_prep_value is
+# to_python, an identity for such a value); anything else goes through get_db_prep_save.
+PLAIN = (
+    (models.BooleanField, (bool,)),
+    (models.IntegerField, (int,)),
+    (models.CharField, (str,)),
+    (models.TextField, (str,)),
+)
+
+
+def _preparer(field, connection):
+    """How a value of `field` becomes what COPY writes, as get_db_prep_save makes it, decided once per column."""
+    if isinstance(field, models.JSONField) and field.encoder is None:
+        return _json_value
+    prepare = functools.partial(field.get_db_prep_save, connection=connection)
+    for field_class, types in PLAIN:
+        if type(field).get_db_prep_save is models.Field.get_db_prep_save and isinstance(field, field_class):
+            if type(field).get_prep_value is not field_class.get_prep_value:
+                break  # a field of its own making: its own preparation
+            plain = (*types, type(None))
+            return lambda value: value if type(value) in plain else prepare(value)
+    return prepare
+
+
+def _copy(connection, model, fields: list, rows) -> None:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(sql.Identifier(field.column) for field in fields)
+    )
+    prepare = [_preparer(field, connection) for field in fields]
+    # psycopg's errors as Django's (a unique violation an IntegrityError), as every query through the ORM raises.
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([to_db(value) for value, to_db in zip(row, prepare, strict=True)])
 
 
 class VendorSQL(migrations.RunSQL):

@@ -14,19 +14,24 @@ Not seen: `QuerySet.update()`, `bulk_create()` and raw SQL, which send no signal
 use them on tracked fields (docs/decisions.md).
 """
 
+import contextlib
 import datetime
 import decimal
+import types
 import uuid
+from typing import NamedTuple
 
 from django.db import models, transaction
 from django.db.models.signals import pre_delete, pre_save
+from django.utils import timezone
 from rest_framework.fields import DateTimeField
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 
+from apicore.db import insert_values
 from apicore.models import JSONField
 
-__all__ = ["HistoryEntry", "TrackedModel", "stored", "track_history"]
+__all__ = ["HistoryEntry", "TrackedModel", "acting", "record_created", "stored", "track_history"]
 
 OPERATIONS = {"+": "created", "~": "updated", "-": "deleted"}
 
@@ -138,9 +143,7 @@ def _fill_entry(sender, instance, history_instance, **kwargs):
     after = values_of(instance)
     # A field that is null on both sides did not change: a create lists the values it set, a delete those it removed.
     if history_instance.history_type == "+":
-        history_instance.changes = {
-            name: {"old": None, "new": value} for name, value in after.items() if value is not None
-        }
+        history_instance.changes = _created(after)
     elif history_instance.history_type == "-":
         history_instance.changes = {
             name: {"old": value, "new": None} for name, value in after.items() if value is not None
@@ -152,6 +155,55 @@ def _fill_entry(sender, instance, history_instance, **kwargs):
             for name, value in after.items()
             if name not in before or before[name] != value
         }
+
+
+def _created(values: dict) -> dict:
+    return {name: {"old": None, "new": value} for name, value in values.items() if value is not None}
+
+
+@contextlib.contextmanager
+def acting(user, request_id: str | None):
+    """Writes made outside a request (the import worker's) recorded as made by `user` in the request `request_id`:
+    the attribution simple-history's HistoryRequestMiddleware gives a request's writes."""
+    context = HistoricalRecords.context
+    previous = getattr(context, "request", None)
+    context.request = types.SimpleNamespace(user=user, request_id=request_id)
+    try:
+        yield
+    finally:
+        context.request = previous
+
+
+class Created(NamedTuple):
+    """A `created` history entry written by record_created: the record's id, and the entry's."""
+
+    id: int
+    changes: dict
+    request_id: str | None
+    history_date: datetime.datetime
+
+
+def record_created(instances: list, using=None) -> list[Created]:
+    """The `created` entries of records inserted together by `bulk_create` or apicore.db.insert_all (which send no
+    signals), as a save records each, attributed as `acting` says; call it in the insert's transaction."""
+    if not instances:
+        return []
+    history_model = type(instances[0]).history.model
+    request = getattr(HistoricalRecords.context, "request", None)
+    user = getattr(request, "user", None)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    request_id = getattr(request, "request_id", None)
+    now = timezone.now()
+    tracked = [field.attname for field in history_model.tracked_fields]
+    entries, rows = [], []
+    for instance in instances:
+        entry = Created(instance.pk, _created(values_of(instance)), request_id, now)
+        entries.append(entry)
+        rows.append([*(getattr(instance, name) for name in tracked), now, "", "+", user_id, request_id, entry.changes])
+    names = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "request_id",
+             "changes"]  # fmt: skip
+    insert_values(history_model, names, rows, using or "default")
+    return entries
 
 
 def connect() -> None:

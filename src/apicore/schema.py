@@ -254,7 +254,7 @@ class AutoSchema(openapi.AutoSchema):
 
     def conditional_headers(self) -> dict[str, str]:
         """The preconditions this operation evaluates: on one record of a ModelViewSet (apicore.conditional)."""
-        if not self.is_model_view_set() or self._is_list_view() or "{" not in self.path:
+        if not self.is_model_view_set() or self._is_list_view() or "{" not in self.path or self.is_export():
             return {}
         if self.method == "GET":
             return CONDITIONAL_REQUEST["GET"]
@@ -267,6 +267,18 @@ class AutoSchema(openapi.AutoSchema):
         return self.is_model_view_set() and (
             self.method == "POST" or (self.method != "DELETE" and bool(self.conditional_headers()))
         )
+
+    def get_filter_backends(self):
+        # An export takes the list's filters, though it answers a file rather than a list.
+        if self.is_export():
+            return getattr(self.view, "filter_backends", [])
+        return super().get_filter_backends()
+
+    def is_export(self) -> bool:
+        """`GET <list>/export/` (apicore.export): the list's rows as a file, not one record."""
+        from apicore.export import ExportMixin
+
+        return isinstance(self.view, ExportMixin) and getattr(self.view, "action", None) == "export"
 
     def is_model_view_set(self) -> bool:
         from apicore.views import ModelViewSet  # apicore.views needs this module to define its own schemas

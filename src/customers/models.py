@@ -42,10 +42,15 @@ class Customer(TrackedModel, VersionedModel):
     date_of_birth = models.DateField(null=True, blank=True, db_index=True)
     created_date = models.DateTimeField(auto_now_add=True)
     modified_date = models.DateTimeField(auto_now=True)
-    history = track_history()
+    # When its personal data was erased (privacy.services.erase); null while it holds real data. Not in the API's
+    # representation (the contract's fields are fixed) nor in the history (it is the erase's state, not the person's).
+    erased_date = models.DateTimeField(null=True, editable=False)
+    history = track_history(excluded_fields=["erased_date"])
 
     class Meta:
         ordering = ("pk",)
+        # Not implied by delete_customer: erasing keeps the record and its orders, and is granted on its own.
+        permissions = [("erase_customer", "Can erase a customer's personal data")]
         constraints = [
             models.UniqueConstraint(fields=["channel", "channel_code"], name="customer_channel_code_unique"),
             # NULL channels are distinct in a plain unique constraint, hence the second, partial one.
@@ -70,3 +75,8 @@ class Customer(TrackedModel, VersionedModel):
 
     def __str__(self):
         return self.email
+
+
+def erased_email(pk: int) -> str:
+    """The email an erased customer is left with: unique to it, and in a reserved domain nothing is ever sent to."""
+    return f"erased-{pk}@invalid.example"

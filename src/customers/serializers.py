@@ -2,9 +2,10 @@ from django.db.models import Count, Sum
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apicore.exceptions import Conflict
 from apicore.serializers import ModelSerializer, RelatedTotals, RelatedTotalsListSerializer
 from channels.serializers import ChannelSerializer
-from customers.models import Customer
+from customers.models import Customer, erased_email
 
 
 class CustomerSerializer(ModelSerializer):
@@ -56,15 +57,46 @@ class CustomerSerializer(ModelSerializer):
     def validate(self, attrs):
         channel = attrs.get("channel", getattr(self.instance, "channel", None))
         code = attrs.get("channel_code", getattr(self.instance, "channel_code", None))
-        clash = Customer.objects.filter(channel=channel, channel_code=code)
-        if self.instance is not None:
-            clash = clash.exclude(pk=self.instance.pk)
-        if clash.exists():
+        if self.clashes(channel, code):
             where = f"channel {channel.pk}" if channel else "customers without a channel"
             raise serializers.ValidationError(
                 {"channel_code": [f"A customer with this channel_code already exists in {where}."]}, code="unique"
             )
+        # An erased customer gets a real email back only when the caller says so: a channel's sync sending the
+        # person's old data again must not undo the erasure unnoticed.
+        erased = getattr(self.instance, "erased_date", None) is not None
+        if erased and "email" in attrs and attrs["email"] != self.instance.email and not self.restore_erased:
+            raise serializers.ValidationError(
+                {
+                    "email": [
+                        "This customer's personal data was erased; send restore_erased=true to give it an email again."
+                    ]
+                },
+                code="erased",
+            )
         return attrs
+
+    def clashes(self, channel, code) -> bool:
+        """Whether another customer has this channel_code in this channel (one query)."""
+        clash = Customer.objects.filter(channel=channel, channel_code=code)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        return clash.exists()
+
+    @property
+    def restore_erased(self) -> bool:
+        return bool(self.context.get("restore_erased"))
+
+    def update(self, instance, validated_data):
+        if instance.erased_date is not None and validated_data.get("email", instance.email) != instance.email:
+            instance.erased_date = None  # restored (validate() let it through with restore_erased)
+        instance = super().update(instance, validated_data)
+        # The row as it was just before this save, read locked (apicore.history): an erase that committed after
+        # `instance` was read would be overwritten with the personal data it held, so the write is refused.
+        before = getattr(instance, "_history_before", None) or {}
+        if before.get("email") == erased_email(instance.pk) != instance.email and not self.restore_erased:
+            raise Conflict("This customer's personal data was erased meanwhile; read it again.")
+        return instance
 
 
 class ChannelCustomerSerializer(CustomerSerializer):

@@ -2,18 +2,22 @@ from collections.abc import Mapping
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS
 
+from apicore.export import ExportMixin
 from apicore.views import ModelViewSet
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
 from customers.serializers import ChannelCustomerSerializer, CustomerDetailedSerializer, CustomerSerializer
 
 
-class CustomerViewSet(ModelViewSet):
+class CustomerViewSet(ExportMixin, ModelViewSet):
     queryset = Customer.objects.order_by("pk")
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
     read_actions = {**ModelViewSet.read_actions, "detailed_list": "list", "detailed": "retrieve"}
+    export_detailed_action = "detailed_list"  # `export/?detailed=true` (apicore.export)
 
     def get_queryset(self):
         if self.action in {"detailed_list", "detailed"}:
@@ -24,6 +28,18 @@ class CustomerViewSet(ModelViewSet):
         if self.action in {"detailed_list", "detailed"}:
             return CustomerDetailedSerializer
         return super().get_serializer_class()
+
+    def get_serializer_context(self):
+        """`restore_erased=true` lets a write give an erased customer an email again (CustomerSerializer.validate).
+        Reads ignore it, as they ignore every parameter they do not know."""
+        context = super().get_serializer_context()
+        request = context.get("request")
+        if request is not None and request.method not in SAFE_METHODS and "restore_erased" in request.query_params:
+            value = request.query_params["restore_erased"]
+            if value not in ("true", "false"):
+                raise ValidationError({"restore_erased": ["Must be true or false."]}, code="invalid")
+            context["restore_erased"] = value == "true"
+        return context
 
     @extend_schema(responses=CustomerDetailedSerializer(many=True))
     @action(detail=False, url_path="detailed")

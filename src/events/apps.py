@@ -14,8 +14,11 @@ class EventsConfig(AppConfig):
         from orders.serializers import OrderSerializer, RefundSerializer
 
         # What each change publishes: `<name>.created`, `.updated`, `.deleted` with the record as its main route
-        # answers it. Refunds are only ever created through the API.
-        services.publish(Customer, CustomerSerializer, "customer")
+        # answers it. Refunds are only ever created through the API. A customer is also `erased` (privacy.services):
+        # the record without its personal data, so that subscribers erase their copies too.
+        services.publish(
+            Customer, CustomerSerializer, "customer", operations=("created", "updated", "deleted", "erased")
+        )
         services.publish(Channel, ChannelSerializer, "channel")
         services.publish(Order, OrderSerializer, "order")
         services.publish(Refund, RefundSerializer, "refund", operations=("created",))

@@ -13,7 +13,10 @@ from simple_history.models import HistoricalRecords
 from simple_history.signals import post_create_historical_record
 
 from apicore import conditional
+from apicore.db import insert_all
+from apicore.export import ValuesReader
 from apicore.history import OPERATIONS, json_value, stored
+from apicore.readpath import Unsupported
 from events.models import Event
 
 # model -> (name, serializer class, operations published)
@@ -106,6 +109,48 @@ def record(instance, operation: str, changes: dict, request_id, created_date, us
         request_id=request_id,
         created_date=created_date,
     )
+
+
+def record_created(model, entries: list, using=None) -> None:
+    """The `created` events of records of `model` inserted together (an import's batch), from their history entries
+    (apicore.history.record_created); call it in the insert's transaction. Each record is read back as stored (JSON
+    as the database keeps it), all in one query, and represented as an export represents it: what the API answers."""
+    if not entries or "created" not in PUBLISHED.get(model, ((), (), ()))[2]:
+        return
+    name, serializer_class, _ = PUBLISHED[model]
+    alias = using or "default"
+    records = {record["pk"]: record for record in represented(serializer_class, [entry.id for entry in entries], alias)}
+    txid = 0
+    if connections[alias].vendor == "postgresql":
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+            (txid,) = cursor.fetchone()
+    events = []
+    for entry in entries:
+        data = records[entry.id]
+        events.append(
+            Event(
+                txid=txid,
+                type=f"{name}.created",
+                record_id=entry.id,
+                data=data,
+                changes=entry.changes,
+                version=conditional.etag(data),
+                request_id=entry.request_id,
+                created_date=entry.history_date,
+            )
+        )
+    insert_all(Event, events, alias)
+
+
+def represented(serializer_class, pks: list, alias: str) -> list[dict]:
+    """The records as `serializer_class` represents them, read in one query (apicore.export's reading)."""
+    queryset = serializer_class.Meta.model._default_manager.using(alias).filter(pk__in=pks).order_by("pk")
+    try:
+        reader = ValuesReader(serializer_class(), [], alias)
+    except Unsupported:
+        return serializer_class(queryset, many=True).data
+    return reader.records(reader.fetch(reader.prepare(queryset)))
 
 
 def purge(now=None) -> int:

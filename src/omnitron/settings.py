@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "events",
     "webhooks",
     "privacy",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -250,6 +251,12 @@ if OMNITRON_WEBHOOK_LEASE_SECONDS <= OMNITRON_WEBHOOK_TIMEOUT:
     raise ImproperlyConfigured("OMNITRON_WEBHOOK_LEASE_SECONDS must exceed OMNITRON_WEBHOOK_TIMEOUT")
 # Deliveries in flight to one webhook from one worker.
 OMNITRON_WEBHOOK_CONCURRENCY = env_count("OMNITRON_WEBHOOK_CONCURRENCY", 64) or 1
+# Imports (README: Import): the largest file taken, and how long a worker's claim on an import lasts without a batch
+# written; then another worker resumes it.
+OMNITRON_IMPORT_MAX_BYTES = env_count("OMNITRON_IMPORT_MAX_BYTES", 1024**3)
+OMNITRON_IMPORT_LEASE_SECONDS = env_seconds("OMNITRON_IMPORT_LEASE_SECONDS", 120)
+# Processes validating and writing an import's batches at once, on PostgreSQL (SQLite writes one at a time).
+OMNITRON_IMPORT_PROCESSES = env_count("OMNITRON_IMPORT_PROCESSES", os.cpu_count() or 1) or 1
 # Seconds between a worker's looks for work when nothing wakes it (PostgreSQL wakes it at each commit of events).
 OMNITRON_WORKER_POLL_SECONDS = env_seconds("OMNITRON_WORKER_POLL_SECONDS", 1)
 # The read path (apicore.readpath) answers hot GETs on PostgreSQL in one statement each; off, Django answers them all.

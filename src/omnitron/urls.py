@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/auth/login/", LoginView.as_view(), name="login"),
     path("api/v1/active_user/", ActiveUserView.as_view(), name="active-user"),
+    # Before the customers' routes, whose `customers/{id}/` would take `customers/imports/`.
+    path("api/v1/", include("imports.urls")),
     path("api/v1/", include("customers.urls")),
     path("api/v1/", include("channels.urls")),
     path("api/v1/", include("orders.urls")),

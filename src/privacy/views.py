@@ -1,11 +1,15 @@
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from apicore import conditional
 from apicore.permissions import ModelPermissions
 from customers.models import Customer
+from customers.serializers import CustomerSerializer
 from events.models import Event
 from orders.models import Order, Refund
+from privacy import services
 from privacy.serializers import PersonalDataSerializer
 
 
@@ -49,3 +53,29 @@ class PersonalData(GenericAPIView):
         ).order_by("txid", "pk")
         document = {"customer": customer, "orders": orders, "refunds": refunds, "history": history, "events": events}
         return Response(self.get_serializer(document).data)
+
+
+class ErasesCustomers(ModelPermissions):
+    """`erase_customer` to erase, which `delete_customer` does not imply: an erase keeps the record and its books, and
+    is granted on its own, to whoever answers data subjects' requests."""
+
+    perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.erase_%(model_name)s"]}
+
+
+class Erase(GenericAPIView):
+    """`POST /api/v1/customers/{id}/erase/`: erases the customer's personal data, on the record and in its history
+    and events (privacy.services.erase), keeping its orders and refunds. Erasing an erased customer writes nothing
+    and answers the same."""
+
+    queryset = Customer.objects.all()
+    serializer_class = CustomerSerializer
+    permission_classes = [ErasesCustomers]
+    pagination_class = None
+    filter_backends = []
+
+    @extend_schema(request=None, responses=CustomerSerializer)
+    def post(self, request, pk):
+        customer = services.erase(self.get_object(), user=request.user, request_id=request.request_id)
+        data = self.get_serializer(customer).data
+        # The record's ETag, as every answer of a record carries (apicore.views.ModelViewSet).
+        return Response(data, headers={"ETag": conditional.etag(data)})

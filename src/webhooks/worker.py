@@ -54,9 +54,14 @@ class Refused(Exception):
     pass
 
 
+def worker_name() -> str:
+    """A name no other worker has, telling where it runs: host, process, and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Worker:
     def __init__(self):
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.name = worker_name()
         # Django's connection belongs to the thread that opened it: all database work runs in this one.
         self.database = ThreadPoolExecutor(1, thread_name_prefix="omnitron-worker-db")
         self.busy: Counter[int] = Counter()  # deliveries in flight, per webhook
@@ -172,14 +177,19 @@ class Worker:
                 await asyncio.sleep(settings.OMNITRON_WORKER_POLL_SECONDS)
 
 
-def run() -> None:
-    """Runs a worker until SIGTERM or SIGINT, which let the deliveries in flight finish."""
+def run(on_stop=None) -> None:
+    """Runs a worker until SIGTERM or SIGINT, which let the deliveries in flight finish; `on_stop` is called then."""
     worker = Worker()
+
+    def stop():
+        worker.stop()
+        if on_stop is not None:
+            on_stop()
 
     async def main():
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.stop)
+            loop.add_signal_handler(signum, stop)
         await worker.run()
 
     asyncio.run(main())

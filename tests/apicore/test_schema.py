@@ -58,6 +58,9 @@ def test_every_route_is_documented(anon):
         "/api/v1/channel/{channel_id}/customers/detailed/",
         "/api/v1/channel/{channel_id}/customers/{id}/",
         "/api/v1/channel/{channel_id}/customers/{id}/detailed/",
+        # Every matching row as a file (apicore.export)
+        "/api/v1/customers/export/",
+        "/api/v1/channel/{channel_id}/customers/export/",
         "/api/v1/channels/",
         "/api/v1/channels/{id}/",
         "/api/v1/orders/",
@@ -75,6 +78,10 @@ def test_every_route_is_documented(anon):
         "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver/",
         "/api/v1/webhooks/{id}/rotate-secret/",
         "/api/v1/customers/{id}/personal-data/",
+        "/api/v1/customers/{id}/erase/",
+        "/api/v1/customers/imports/",
+        "/api/v1/customers/imports/{id}/",
+        "/api/v1/customers/imports/{id}/report/",
     }
     assert set(paths["/api/v1/orders/{id}/"]) == {"get", "patch"}
     assert set(paths["/api/v1/customers/{id}/history/"]) == {"get"}
@@ -93,8 +100,13 @@ def test_every_operation_documents_its_errors_with_their_shapes(anon):
                 expected |= {"403"}
             if method in ("post", "put", "patch"):
                 expected |= {"409", "413", "415"}
-            # Creations honour Idempotency-Key; a webhook's actions (redeliver, rotate-secret) create nothing.
-            if method == "post" and path != "/api/v1/auth/login/" and not path.endswith(("/redeliver/", "-secret/")):
+            # Creations honour Idempotency-Key; a webhook's actions (redeliver, rotate-secret) and an erase (idempotent
+            # itself) create nothing; an import's upload is not keyed (its fingerprint would read the whole file).
+            if (
+                method == "post"
+                and path not in ("/api/v1/auth/login/", "/api/v1/customers/imports/")
+                and not path.endswith(("/redeliver/", "-secret/", "/erase/"))
+            ):
                 expected |= {"422"}
             # Conditional writes: the records with a version (apicore.views.ModelViewSet), not webhooks.
             versioned = not path.startswith("/api/v1/webhooks/")
