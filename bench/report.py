@@ -19,6 +19,9 @@ P99_LIMIT_MS = 50
 # History and events may cost a write at most this share of its requests/s (measured beside the code before them).
 WRITE_LOSS_LIMIT = 0.15
 DELIVERY_RATE = 3000
+# Issue 18: bulk import and export (bench/bulk.py).
+IMPORT_NEW_S, IMPORT_UNCHANGED_S, IMPORT_RSS_MB = 180, 120, 300
+EXPORT_ROWS_PER_S, EXPORT_FIRST_BYTE_S, EXPORT_RSS_MB = 100_000, 1.0, 150
 DELIVERY_P99_MS = 1000
 
 
@@ -89,6 +92,7 @@ def targets(report: dict) -> dict:
         },
         **{f"{name}_with_history": write_target(name, s.get(name, {})) for name in ("create", "patch")},
         **delivery_targets(report.get("events_delivery")),
+        **bulk_targets(report.get("import_1m"), report.get("export_1m")),
         "worker_rss": {
             "target": f"every worker's RSS < {RSS_LIMIT_MB} MB after the run",
             "measured": f"max {max(rss)} MB of {len(rss)} workers" if rss else "not measured",
@@ -125,6 +129,49 @@ def delivery_targets(delivery: dict | None) -> dict:
             "measured": f"{steady.get('p99_ms')} ms (p50 {steady.get('p50_ms')})" if delivery else "not measured",
             "met": steady["p99_ms"] is not None and steady["p99_ms"] < DELIVERY_P99_MS if delivery else None,
         },
+    }
+
+
+def bulk_targets(imported: dict | None, exported: dict | None) -> dict:
+    new, same = (imported or {}).get("new", {}), (imported or {}).get("unchanged", {})
+    exported = exported or {}
+
+    def target(text: str, measured, met) -> dict:
+        return {"target": text, "measured": measured if measured is not None else "not measured", "met": met}
+
+    return {
+        "import_1m_new": target(
+            f"import of 1,000,000 new customers from CSV ≤ {IMPORT_NEW_S} s",
+            new and f"{new['seconds']} s ({new['rows_per_s']} rows/s)",
+            new["seconds"] <= IMPORT_NEW_S if new else None,
+        ),
+        "import_1m_unchanged": target(
+            f"the same file again (all unchanged) ≤ {IMPORT_UNCHANGED_S} s",
+            same and f"{same['seconds']} s ({same['rows_per_s']} rows/s)",
+            same["seconds"] <= IMPORT_UNCHANGED_S if same else None,
+        ),
+        "import_1m_rss": target(
+            f"the importing process < {IMPORT_RSS_MB} MB resident",
+            new
+            and f"{max(new['rss_mb'], same['rss_mb'])} MB (with its batch processes "
+            f"{max(new['rss_with_batch_processes_mb'], same['rss_with_batch_processes_mb'])} MB)",
+            max(new["rss_mb"], same["rss_mb"]) < IMPORT_RSS_MB if new and same else None,
+        ),
+        "export_1m_rate": target(
+            f"export of 1,000,000 customers as JSON Lines ≥ {EXPORT_ROWS_PER_S:,} rows/s",
+            exported.get("rows_per_s") and f"{exported['rows_per_s']} rows/s over HTTP ({exported['rows']} rows)",
+            exported["rows_per_s"] >= EXPORT_ROWS_PER_S if exported else None,
+        ),
+        "export_1m_first_byte": target(
+            f"first byte within {EXPORT_FIRST_BYTE_S} s",
+            exported.get("first_byte_s") and f"{exported['first_byte_s']} s",
+            exported["first_byte_s"] <= EXPORT_FIRST_BYTE_S if exported else None,
+        ),
+        "export_1m_rss": target(
+            f"the exporting process < {EXPORT_RSS_MB} MB resident",
+            exported.get("command_rss_mb") and f"{exported['command_rss_mb']} MB (`omnitron export_customers`)",
+            exported["command_rss_mb"] < EXPORT_RSS_MB if exported else None,
+        ),
     }
 
 
@@ -197,6 +244,22 @@ def markdown(report: dict) -> str:
             f"{backlog['delivered_per_s']}/s (first receipt to last)",
             f"- events delivered more than once: {delivery['duplicates']}",
         ]
+    if imported := report.get("import_1m"):
+        lines += ["", f"import_1m ({imported['rows']} rows, bench/bulk.py; `omnitron import_customers`, "
+                  f"{imported['processes']} batch processes):", ""]  # fmt: skip
+        for name in ("new", "unchanged"):
+            run = imported[name]
+            lines.append(
+                f"- {name}: {run['seconds']} s, {run['rows_per_s']} rows/s; resident {run['rss_mb']} MB "
+                f"({run['rss_with_batch_processes_mb']} MB with its batch processes); CPU: importing processes "
+                f"{run.get('cpu_s', {}).get('import', '-')} s, PostgreSQL {run.get('cpu_s', {}).get('postgres', '-')} s"
+            )
+    if exported := report.get("export_1m"):
+        lines += ["", "export_1m (bench/bulk.py):", "",
+                  f"- HTTP: {exported['rows']} rows in {exported['seconds']} s ({exported['rows_per_s']} rows/s), "
+                  f"{exported['megabytes']} MB, first byte after {exported['first_byte_s']} s",
+                  f"- `omnitron export_customers --format jsonl`: {exported['command_seconds']} s "
+                  f"({exported['command_rows_per_s']} rows/s), resident {exported['command_rss_mb']} MB"]  # fmt: skip
     scans = {name: s["seq_scan_sql"] for name, s in report["scenarios"].items() if s.get("seq_scan_sql")}
     if scans:
         lines += ["", "Statements planned with a sequential scan of customers_customer (one example each):", ""]

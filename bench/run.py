@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import bulk
 import ceiling
 import delivery
 import peer
@@ -479,8 +480,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100, help="tokens the requests are spread over")
     parser.add_argument("--samples", type=int, default=ceiling.SAMPLES, help="captured requests per scenario")
     parser.add_argument("--only", help="comma-separated scenario names")
-    parser.add_argument("--skip", default="",
-                        help="comma-separated steps to leave out: ceiling, peer, delivery, before-history")  # fmt: skip
+    parser.add_argument("--skip", default="", help="comma-separated steps to leave out: ceiling, peer, delivery, "
+                        "before-history, bulk (import_1m, export_1m)")  # fmt: skip
     args = parser.parse_args()
     args.ceiling_duration = args.ceiling_duration or args.duration
     for tool in ("wrk", "pgbench", "node", "npm"):
@@ -505,6 +506,12 @@ def main() -> None:
     deliveries = None
     if "delivery" not in skip and (not args.only or "events_delivery" in args.only.split(",")):
         deliveries = delivery.measure(env, args.database_url, VAR, cpu_seconds, postgres_pids, children, free_port)
+    imported = exported = None
+    if "bulk" not in skip and (not args.only or "import_1m" in args.only.split(",")):
+        imported = bulk.measure_import(env, args.database_url, VAR / "bulk")
+    if "bulk" not in skip and (not args.only or "export_1m" in args.only.split(",")):
+        with service(env, args) as (url, _):
+            exported = bulk.measure_export(env, args.database_url, VAR / "bulk", url, tokens.split(",")[0])
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     url = masked(args.database_url)
@@ -539,6 +546,8 @@ def main() -> None:
         "workers_rss_mb": rss,
         "scenarios": rows,
         "events_delivery": deliveries,
+        "import_1m": imported,
+        "export_1m": exported,
     }
     summary["targets"] = report.targets(summary)
     RESULTS.mkdir(parents=True, exist_ok=True)
