@@ -50,7 +50,7 @@ from imports import processes as processes_
 from imports.models import Import, ImportChunk, ImportReport
 from imports.serializers import ImportedCustomerSerializer
 
-__all__ = ["FORMATS", "FileProblem", "check_start", "claim", "process", "run_next"]
+__all__ = ["FORMATS", "FileProblem", "check_start", "claim", "process", "purge", "run_next"]
 
 logger = logging.getLogger("omnitron.imports")
 
@@ -619,3 +619,18 @@ def store(stream, limit: int) -> tuple[uuid.UUID, int, bytes]:
 
 def discard(upload) -> None:
     ImportChunk.objects.filter(upload=upload).delete()
+
+
+def purge(now=None) -> tuple[int, int]:
+    """Deletes the imports that ended more than OMNITRON_IMPORT_RETENTION_DAYS ago (their reports with them), and the
+    chunks of uploads a day old that no import holds (a server that stopped mid-upload); how many of each."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.OMNITRON_IMPORT_RETENTION_DAYS)
+    ended = Import.objects.filter(status__in=[Import.SUCCEEDED, Import.FAILED], finished_date__lt=cutoff)
+    imports = ended.count()
+    ended.delete()
+    abandoned = ImportChunk.objects.filter(created_date__lt=now - datetime.timedelta(days=1)).exclude(
+        upload__in=Import.objects.values("upload")
+    )
+    chunks, _ = abandoned.delete()
+    return imports, chunks

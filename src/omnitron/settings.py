@@ -255,6 +255,8 @@ OMNITRON_WEBHOOK_CONCURRENCY = env_count("OMNITRON_WEBHOOK_CONCURRENCY", 64) or 
 # written; then another worker resumes it.
 OMNITRON_IMPORT_MAX_BYTES = env_count("OMNITRON_IMPORT_MAX_BYTES", 1024**3)
 OMNITRON_IMPORT_LEASE_SECONDS = env_seconds("OMNITRON_IMPORT_LEASE_SECONDS", 120)
+# Ended imports (and their reports) are kept this long; `omnitron purge_imports` deletes older ones.
+OMNITRON_IMPORT_RETENTION_DAYS = env_count("OMNITRON_IMPORT_RETENTION_DAYS", 30)
 # Processes validating and writing an import's batches at once, on PostgreSQL (SQLite writes one at a time).
 OMNITRON_IMPORT_PROCESSES = env_count("OMNITRON_IMPORT_PROCESSES", os.cpu_count() or 1) or 1
 # Seconds between a worker's looks for work when nothing wakes it (PostgreSQL wakes it at each commit of events).

@@ -455,3 +455,42 @@ def test_a_customer_created_meanwhile_is_updated_on_the_batchs_second_try(api, m
     assert Customer.objects.get(channel_code="a").first_name == "Imported"
     # Read, inserted (refused), read again, read locked to update.
     assert reads == [("current", [(None, "a")]), ("current", [(None, "a")]), ("existing", [(None, "a")], True)]
+
+
+def test_purge_deletes_old_ended_imports_and_abandoned_uploads(settings, capsys):
+    import datetime
+    import uuid
+
+    from django.utils import timezone
+
+    from imports.models import ImportReport
+
+    settings.OMNITRON_IMPORT_RETENTION_DAYS = 30
+    now = timezone.now()
+    old = now - datetime.timedelta(days=31)
+
+    def an_import(status, finished, upload=None):
+        record = Import.objects.create(
+            format="csv", upload=upload or uuid.uuid4(), status=status, finished_date=finished
+        )
+        ImportReport.objects.create(run=record, first_line=2, lines="{}\n")
+        return record
+
+    gone = an_import(Import.SUCCEEDED, old)
+    failed_long_ago = an_import(Import.FAILED, old)
+    recent = an_import(Import.SUCCEEDED, now)
+    queued_upload = uuid.uuid4()
+    queued = an_import(Import.QUEUED, None, upload=queued_upload)
+    abandoned, fresh = uuid.uuid4(), uuid.uuid4()
+    for upload in (abandoned, fresh, queued_upload):
+        ImportChunk.objects.create(upload=upload, seq=0, data=b"x")
+    ImportChunk.objects.filter(upload__in=[abandoned, queued_upload]).update(
+        created_date=now - datetime.timedelta(days=2)
+    )
+
+    call_command("purge_imports")
+
+    assert "Deleted 2 imports and 1 chunks" in capsys.readouterr().out
+    assert set(Import.objects.values_list("pk", flat=True)) == {recent.pk, queued.pk}
+    assert not ImportReport.objects.filter(run__in=[gone.pk, failed_long_ago.pk]).exists()
+    assert set(ImportChunk.objects.values_list("upload", flat=True)) == {fresh, queued_upload}
