@@ -8,9 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from imports import services
-from imports.models import Import, ImportReport
-
-FORMAT_OF_EXTENSION = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+from imports.models import Import
 
 
 class UploadForm(forms.ModelForm):
@@ -24,7 +22,7 @@ class UploadForm(forms.ModelForm):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        format_ = next((f for ext, f in FORMAT_OF_EXTENSION.items() if upload.name.lower().endswith(ext)), None)
+        format_ = services.format_of(upload.name)
         if format_ is None:
             raise forms.ValidationError("Upload a .csv or .jsonl file.")
         limit = settings.OMNITRON_IMPORT_MAX_BYTES
@@ -101,10 +99,6 @@ class ImportAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         record = get_object_or_404(Import, pk=pk)
-        lines = (
-            text.encode()
-            for text in ImportReport.objects.filter(run=record).order_by("first_line").values_list("lines", flat=True)
-        )
-        response = StreamingHttpResponse(lines, content_type="application/jsonl")
+        response = StreamingHttpResponse(services.report_lines(record), content_type="application/jsonl")
         response["Content-Disposition"] = f'attachment; filename="import-{pk}-report.jsonl"'
         return response

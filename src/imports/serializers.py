@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from channels.models import Channel
 from customers.serializers import CustomerSerializer
 from imports.models import Import
 
@@ -22,8 +23,7 @@ class ImportedCustomerSerializer(CustomerSerializer):
     One instance validates every row of an import (its fields are built once); the import checks what the API
     checks with a query per record (the channel, a clashing channel_code) once per batch."""
 
-    channel = KnownChannel(queryset=CustomerSerializer.Meta.model._meta.get_field("channel").related_model.objects,
-                           allow_null=True, required=False)  # fmt: skip
+    channel = KnownChannel(queryset=Channel.objects.all(), allow_null=True, required=False)
 
     def clashes(self, channel, code) -> bool:
         return False  # a row is matched to the customer with its channel and channel_code: there is no other

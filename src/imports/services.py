@@ -50,7 +50,9 @@ from imports import processes as processes_
 from imports.models import Import, ImportChunk, ImportReport
 from imports.serializers import ImportedCustomerSerializer
 
-__all__ = ["FORMATS", "FileProblem", "check_start", "claim", "process", "purge", "run_next"]
+__all__ = [
+    "FORMATS", "FileProblem", "check_start", "claim", "format_of", "process", "purge", "report_lines", "run_next",
+]  # fmt: skip
 
 logger = logging.getLogger("omnitron.imports")
 
@@ -615,6 +617,28 @@ def store(stream, limit: int) -> tuple[uuid.UUID, int, bytes]:
         discard(upload)
         raise
     return upload, size, head
+
+
+FORMAT_OF_EXTENSION = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def format_of(filename: str) -> str | None:
+    """A file's format by its name's extension (the admin's upload, `omnitron import_customers`)."""
+    return next((f for ext, f in FORMAT_OF_EXTENSION.items() if filename.lower().endswith(ext)), None)
+
+
+def report_lines(record: Import) -> Iterator[bytes]:
+    """The import's report, batch by batch in the file's order, each read by one query keyed on its first line (no
+    cursor held between them): what the API's `report/`, the admin and the command stream."""
+    after = 0
+    while batch := list(
+        ImportReport.objects.filter(run=record, first_line__gt=after)
+        .order_by("first_line")
+        .values_list("first_line", "lines")[:20]
+    ):
+        for first_line, text in batch:
+            yield text.encode()
+            after = first_line
 
 
 def discard(upload) -> None:

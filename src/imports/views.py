@@ -11,7 +11,7 @@ from apicore.exceptions import RequestTooLarge
 from apicore.permissions import ModelPermissions
 from channels.models import Channel
 from imports import services
-from imports.models import Import, ImportReport
+from imports.models import Import
 from imports.serializers import ImportSerializer
 
 
@@ -107,16 +107,4 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def report(self, request, pk=None):
         """One JSON line per row read so far: `{"line", "action", "pk", "errors"}`, in the file's order."""
         record = self.get_object()
-
-        def lines():
-            after = 0
-            while batch := list(
-                ImportReport.objects.filter(run=record, first_line__gt=after)
-                .order_by("first_line")
-                .values_list("first_line", "lines")[:20]
-            ):
-                for first_line, text in batch:
-                    yield text.encode()
-                    after = first_line
-
-        return StreamingHttpResponse(lines(), content_type="application/jsonl")
+        return StreamingHttpResponse(services.report_lines(record), content_type="application/jsonl")

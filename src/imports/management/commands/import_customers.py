@@ -29,8 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--report", help="write the report (a JSON line per row) to this file")
 
     def handle(self, *args, file, format, dry_run, mode, atomic, restore_erased, channel, report, **options):
-        format_ = format or ("csv" if file.lower().endswith(".csv") else "jsonl" if file.lower().endswith(
-            (".jsonl", ".ndjson")) else None)  # fmt: skip
+        format_ = format or services.format_of(file)
         if format_ is None:
             raise CommandError("Say --format csv or --format jsonl: the file's extension does not tell.")
         if channel is not None and not Channel.objects.filter(pk=channel).exists():
@@ -57,8 +56,8 @@ class Command(BaseCommand):
         sys.stderr.write("\n")
         if report:
             with open(report, "w") as out:
-                for lines in record.reports.order_by("first_line").values_list("lines", flat=True).iterator():
-                    out.write(lines)
+                for lines in services.report_lines(record):
+                    out.write(lines.decode())
         self.stdout.write(
             f"Import {record.pk} {record.status}: {record.rows_read} rows read, {record.created} created, "
             f"{record.updated} updated, {record.unchanged} unchanged, {record.failed} failed"
