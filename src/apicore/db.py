@@ -3,13 +3,23 @@
 import functools
 import json
 import re
+import time
 
 import orjson
+import psycopg
 from django.db import connections, migrations, models
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-__all__ = ["PostgresOnlySQL", "VendorSQL", "insert_all", "insert_values", "register_sqlite_functions"]
+__all__ = [
+    "PostgresOnlySQL",
+    "SQLValue",
+    "VendorSQL",
+    "insert_all",
+    "insert_rows",
+    "insert_values",
+    "register_sqlite_functions",
+]
 
 
 def _dumps(value) -> bytes:
@@ -62,6 +72,58 @@ def insert_values(model, names: list[str], rows: list[list], using: str = "defau
     elif rows:
         fields = {field.attname: field for field in model._meta.concrete_fields}
         _copy(connection, model, [fields[name] for name in names], rows)
+
+
+class SQLValue(str):
+    """A column's value given as SQL the database evaluates (`pg_current_xact_id()`), written into the statement."""
+
+
+def insert_rows(rows: list[tuple[type[models.Model], dict]], using: str = "default") -> None:
+    """Inserts one row into each model's table (attribute name -> value; the other columns take their defaults).
+
+    On PostgreSQL all of them in ONE statement (data-modifying CTEs: `WITH a AS (INSERT ...) INSERT ...`): a write's
+    history entry and event cost one round trip, not an ORM save each (measured: an ORM INSERT is 0.18 ms of client
+    CPU here). Elsewhere one INSERT per row.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        for model, values in rows:
+            model._base_manager.using(using).bulk_create([model(**values)])
+        return
+    parts, params = [], []
+    for model, values in rows:
+        table, columns, prepare = _insert_statement(model, tuple(values), using)
+        placeholders = []
+        for value, to_db in zip(values.values(), prepare, strict=True):
+            if isinstance(value, SQLValue):
+                placeholders.append(value)
+            else:
+                placeholders.append("%s")
+                params.append(to_db(value))
+        parts.append(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(placeholders)})")
+    *first, last = parts
+    statement = "".join(f"{'WITH' if not n else ','} row{n} AS ({part}) " for n, part in enumerate(first)) + last
+    # Prepared and bound on the server (psycopg's Cursor on Django's connection, in the write's transaction): Django's
+    # own cursor binds on the client, which for this statement's 40 values and JSON cost 0.4 ms of a write's CPU,
+    # client and server together (bench/results). Logged where Django logs its queries (DEBUG, query capture).
+    connection.ensure_connection()
+    started = time.perf_counter()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(statement, params, prepare=True)
+    if connection.queries_logged:
+        sql_text = psycopg.ClientCursor(connection.connection).mogrify(statement, params)
+        connection.queries_log.append({"sql": sql_text, "time": f"{time.perf_counter() - started:.3f}"})
+
+
+@functools.cache
+def _insert_statement(model, names: tuple[str, ...], using: str) -> tuple[str, str, list]:
+    """The quoted table and columns of an INSERT of the named fields, and how each value is prepared; cached: a
+    write inserts the same columns every time."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    columns = ", ".join(quote(fields[name].column) for name in names)
+    return quote(model._meta.db_table), columns, [_preparer(fields[name], connection) for name in names]
 
 
 # Fields whose database value is the Python value itself when it has one of these types (their get_prep_value is

@@ -1,37 +1,49 @@
 """Change history: who changed what, when, in which request, with each changed field's old and new value.
 
-django-simple-history keeps a snapshot of the record for every create, update and delete that goes through the ORM
-(its post_save and post_delete signals: the API, the admin, management commands), with the time and the user of the
-request (its HistoryRequestMiddleware). Each snapshot here also carries the request's id (apicore.middleware) and
-`changes`: the fields the write changed, `{"email": {"old": "a@example.com", "new": "b@example.com"}}`. The values
-before an update are read in the write's own transaction, locked (`SELECT ... FOR UPDATE` on PostgreSQL), so they are
-what the row held just before, whoever wrote it last (the API, the admin, raw SQL). A tracked model's save and delete
-run in one transaction with their history: a write that fails or is rolled back leaves none.
+Every create, update and delete of a tracked model that goes through the ORM (its post_save and post_delete
+signals: the API, the admin, management commands) writes an entry here: a snapshot of the record in
+django-simple-history's historical table (which also gives the admin's History pages and the history querysets),
+with the time, the user of the request (simple-history's HistoryRequestMiddleware), the request's id
+(apicore.middleware) and `changes`: the fields the write changed, `{"email": {"old": "a@example.com", "new":
+"b@example.com"}}`. The entry and the rows written with it (WRITTEN_WITH: the change's event) are one INSERT
+statement (apicore.db.insert_rows). The values before an update are read in the write's own transaction, locked
+(`SELECT ... FOR UPDATE` on PostgreSQL), so they are what the row held just before, whoever wrote it last (the API,
+the admin, raw SQL). A tracked model's save and delete run in one transaction with their history: a write that fails
+or is rolled back leaves none.
 
 Tracked: a model's editable fields (not its id, version or timestamps, which every write moves, nor columns the
 database keeps itself, such as an order's refunded amount). An update that changes none of them records nothing.
 Not seen: `QuerySet.update()`, `bulk_create()` and raw SQL, which send no signals; the service's own writes do not
-use them on tracked fields (docs/decisions.md).
+use them on tracked fields, or record their entries themselves (record_created; docs/decisions.md).
 """
 
 import contextlib
 import datetime
 import decimal
+import functools
 import types
 import uuid
 from typing import NamedTuple
 
 from django.db import models, transaction
-from django.db.models.signals import pre_delete, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 from simple_history.models import HistoricalRecords
-from simple_history.signals import pre_create_historical_record
 
-from apicore.db import insert_values
+from apicore.db import insert_rows, insert_values
 from apicore.models import JSONField
 
-__all__ = ["HistoryEntry", "TrackedModel", "acting", "record_created", "stored", "track_history"]
+__all__ = [
+    "WRITTEN_WITH",
+    "Entry",
+    "HistoryEntry",
+    "TrackedModel",
+    "acting",
+    "record_created",
+    "stored",
+    "track_history",
+]
 
 OPERATIONS = {"+": "created", "~": "updated", "-": "deleted"}
 
@@ -102,9 +114,9 @@ def _before_save(sender, instance, raw=False, using=None, **kwargs):
     changes none of the tracked fields."""
     if not isinstance(instance, TrackedModel) or raw:
         return
-    instance.__dict__.pop("skip_history_when_saving", None)
     instance.__dict__.pop("_stored", None)
     instance._history_before = None
+    instance._history_unchanged = False
     if instance._state.adding or instance.pk is None:
         return
     fields = tracked_fields(sender)
@@ -119,8 +131,39 @@ def _before_save(sender, instance, raw=False, using=None, **kwargs):
         return
     before = {field.name: json_value(value) for field, value in zip(fields, row, strict=True)}
     instance._history_before = before
-    if before == values_of(instance):
-        instance.skip_history_when_saving = True  # simple-history's documented switch
+    instance._history_unchanged = before == values_of(instance)
+
+
+def _after_save(sender, instance, created, raw=False, using=None, **kwargs):
+    if not isinstance(instance, TrackedModel) or raw or instance.__dict__.pop("_history_unchanged", False):
+        return
+    after = values_of(instance)
+    if created:
+        _write(instance, "+", _created(after), using)
+    else:
+        # A row the locked read did not find (deleted meanwhile) counts every value as changed.
+        before = getattr(instance, "_history_before", None) or {}
+        changes = {
+            name: {"old": before.get(name), "new": value}
+            for name, value in after.items()
+            if name not in before or before[name] != value
+        }
+        _write(instance, "~", changes, using)
+
+
+def _before_delete(sender, instance, **kwargs):
+    """The values the delete's entry keeps: a record read with some fields deferred has them read now."""
+    if isinstance(instance, TrackedModel):
+        deferred = instance.get_deferred_fields() & {field.attname for field in tracked_fields(sender)}
+        if deferred:
+            instance.refresh_from_db(fields=deferred)
+
+
+def _after_delete(sender, instance, using=None, **kwargs):
+    # A field that is null on both sides did not change: a delete lists the values it removed.
+    if isinstance(instance, TrackedModel):
+        values = values_of(instance).items()
+        _write(instance, "-", {name: {"old": value, "new": None} for name, value in values if value is not None}, using)
 
 
 def stored(instance, using=None):
@@ -131,30 +174,61 @@ def stored(instance, using=None):
     return instance._stored
 
 
-def _before_delete(sender, instance, **kwargs):
-    if isinstance(instance, TrackedModel):
-        instance.__dict__.pop("skip_history_when_saving", None)
+class Entry(NamedTuple):
+    """A history entry being written: what a companion (WRITTEN_WITH) writes its row from."""
+
+    instance: models.Model
+    operation: str  # created, updated, deleted
+    changes: dict
+    request_id: str | None
+    date: datetime.datetime
+    using: str
 
 
-def _fill_entry(sender, instance, history_instance, **kwargs):
-    """The request id and the changed fields of the entry simple-history is about to save."""
+# Rows written with every history entry, in the entry's own statement: functions of an Entry answering a row as
+# (model, {attribute: value}), or None for none. events.services adds the change's event.
+WRITTEN_WITH: list = []
+
+
+@functools.cache
+def history_model(model):
+    return model.history.model  # simple-history builds a manager class on each `.history`
+
+
+def _write(instance, history_type: str, changes: dict, using=None) -> None:
+    """The entry of a save or delete of `instance` and its companions' rows, in one statement (apicore.db).
+
+    simple-history's own recording is off (SIMPLE_HISTORY_ENABLED): it builds a manager class per access, a
+    historical model instance and an ORM save per entry (0.5 ms of a write's CPU measured); the entry written here
+    is the row its save would write (the snapshot, date, type, user, change reason), with our request id and changes.
+    """
+    using = using or instance._state.db or "default"
     request = getattr(HistoricalRecords.context, "request", None)
-    history_instance.request_id = getattr(request, "request_id", None)
-    after = values_of(instance)
-    # A field that is null on both sides did not change: a create lists the values it set, a delete those it removed.
-    if history_instance.history_type == "+":
-        history_instance.changes = _created(after)
-    elif history_instance.history_type == "-":
-        history_instance.changes = {
-            name: {"old": value, "new": None} for name, value in after.items() if value is not None
-        }
-    else:
-        before = getattr(instance, "_history_before", None) or {}
-        history_instance.changes = {
-            name: {"old": before.get(name), "new": value}
-            for name, value in after.items()
-            if name not in before or before[name] != value
-        }
+    user = getattr(instance, "_history_user", None) or getattr(request, "user", None)
+    entry = Entry(
+        instance,
+        OPERATIONS[history_type],
+        changes,
+        getattr(request, "request_id", None),
+        getattr(instance, "_history_date", None) or timezone.now(),
+        using,
+    )
+    model = history_model(type(instance))
+    values = {field.attname: getattr(instance, field.attname) for field in model.tracked_fields}
+    values.update(
+        history_date=entry.date,
+        history_change_reason=getattr(instance, "_change_reason", None),
+        history_type=history_type,
+        history_user_id=user.pk if user is not None and user.is_authenticated else None,
+        request_id=entry.request_id,
+        changes=changes,
+    )
+    rows = [(model, values)]
+    for companion in WRITTEN_WITH:
+        row = companion(entry)
+        if row is not None:
+            rows.append(row)
+    insert_rows(rows, using)
 
 
 def _created(values: dict) -> dict:
@@ -188,13 +262,13 @@ def record_created(instances: list, using=None) -> list[Created]:
     signals), as a save records each, attributed as `acting` says; call it in the insert's transaction."""
     if not instances:
         return []
-    history_model = type(instances[0]).history.model
+    model = history_model(type(instances[0]))
     request = getattr(HistoricalRecords.context, "request", None)
     user = getattr(request, "user", None)
     user_id = user.pk if user is not None and user.is_authenticated else None
     request_id = getattr(request, "request_id", None)
     now = timezone.now()
-    tracked = [field.attname for field in history_model.tracked_fields]
+    tracked = [field.attname for field in model.tracked_fields]
     entries, rows = [], []
     for instance in instances:
         entry = Created(instance.pk, _created(values_of(instance)), request_id, now)
@@ -202,11 +276,12 @@ def record_created(instances: list, using=None) -> list[Created]:
         rows.append([*(getattr(instance, name) for name in tracked), now, "", "+", user_id, request_id, entry.changes])
     names = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "request_id",
              "changes"]  # fmt: skip
-    insert_values(history_model, names, rows, using or "default")
+    insert_values(model, names, rows, using or "default")
     return entries
 
 
 def connect() -> None:
     pre_save.connect(_before_save, dispatch_uid="apicore.history.before_save")
+    post_save.connect(_after_save, dispatch_uid="apicore.history.after_save")
     pre_delete.connect(_before_delete, dispatch_uid="apicore.history.before_delete")
-    pre_create_historical_record.connect(_fill_entry, dispatch_uid="apicore.history.fill_entry")
+    post_delete.connect(_after_delete, dispatch_uid="apicore.history.after_delete")

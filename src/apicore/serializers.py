@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from django.contrib.auth import get_user_model
 from django.db import models
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import ReturnDict
 
 __all__ = [
     "ActiveUserSerializer",
@@ -85,6 +86,15 @@ class ModelSerializer(serializers.ModelSerializer):
         models.JSONField: JSONObjectField,
     }
     input_aliases: dict[str, str] = {}
+
+    @property
+    def data(self):
+        # A record just written carries its representation, made for the write's event (events.services) from the
+        # same row: the answer to the write reuses it rather than building it twice.
+        kept = getattr(self.instance, "__dict__", {}).get("_representation")
+        if kept is not None and kept[0] is type(self) and not getattr(self, "_errors", None):
+            return ReturnDict(kept[1], serializer=self)
+        return super().data
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping) and any(alias in data for alias in self.input_aliases):

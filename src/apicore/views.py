@@ -62,7 +62,7 @@ class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
     def get_object(self):
         instance = super().get_object()
         # §13.2.1: a write's preconditions are evaluated before its content is processed.
-        if self.request.method not in SAFE_METHODS:
+        if self.request.method not in SAFE_METHODS and conditional.is_conditional(self.request):
             if conditional.evaluate(self.request, conditional.etag(self.get_serializer(instance).data)):
                 raise PreconditionFailed()
         return instance

@@ -10,14 +10,16 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
-from simple_history.signals import post_create_historical_record
 
-from apicore import conditional
-from apicore.db import insert_all
+from apicore import conditional, history
+from apicore.db import SQLValue, insert_all, insert_rows
 from apicore.export import ValuesReader
-from apicore.history import OPERATIONS, json_value, stored
+from apicore.history import json_value, stored
 from apicore.readpath import Unsupported
 from events.models import Event
+
+# The writing transaction's id (Event.txid), as PostgreSQL evaluates it in the INSERT.
+CURRENT_TXID = SQLValue("pg_current_xact_id()::text::bigint")
 
 # model -> (name, serializer class, operations published)
 PUBLISHED: dict[type, tuple[str, type, tuple[str, ...]]] = {}
@@ -62,10 +64,9 @@ def allowed_types(user) -> list[str]:
     ]
 
 
-def _record(sender, instance, history_instance, using=None, **kwargs):
-    """The event of the change its history entry records."""
-    operation = OPERATIONS[history_instance.history_type]
-    record(instance, operation, history_instance.changes, history_instance.request_id, history_instance.history_date)
+def _event(entry: history.Entry):
+    """The event of the change a history entry records: a row written in the entry's statement."""
+    return event_row(entry.instance, entry.operation, entry.changes, entry.request_id, entry.date, entry.using)
 
 
 def record_kept_by_database(instance, fields: list[str]) -> None:
@@ -84,31 +85,37 @@ def record_kept_by_database(instance, fields: list[str]) -> None:
 
 
 def record(instance, operation: str, changes: dict, request_id, created_date, using=None) -> None:
+    """The event of a change that writes no history entry of its own (one the database made, an erase)."""
+    event = event_row(instance, operation, changes, request_id, created_date, using)
+    if event is not None:
+        insert_rows([event], using or instance._state.db or "default")
+
+
+def event_row(instance, operation: str, changes: dict, request_id, created_date, using=None):
+    """(Event, its values) for a change of `instance`, or None when its model does not publish that operation."""
     published = PUBLISHED.get(type(instance))
     if published is None or operation not in published[2]:
-        return
+        return None
     name, serializer_class, _ = published
+    using = using or instance._state.db or "default"
     row = instance
     if operation != "deleted":
         # As the API answers it: read back in this transaction (columns the database keeps, such as an order's
-        # refunded amount, are current there and not in the instance).
+        # refunded amount, are current there and not in the instance). The API's answer to the write is this same
+        # representation (apicore.serializers.ModelSerializer.to_representation).
         row = stored(instance, using)
     data = representer(serializer_class).to_representation(row)
-    txid = (
-        RawSQL("pg_current_xact_id()::text::bigint", [])
-        if connections[using or "default"].vendor == "postgresql"
-        else 0
-    )
-    Event.objects.using(using).create(
-        txid=txid,
-        type=f"{name}.{operation}",
-        record_id=instance.pk,
-        data=data,
-        changes=changes,
-        version=conditional.etag(data),
-        request_id=request_id,
-        created_date=created_date,
-    )
+    row._representation = (serializer_class, data)
+    return Event, {
+        "txid": CURRENT_TXID if connections[using].vendor == "postgresql" else 0,
+        "type": f"{name}.{operation}",
+        "record_id": instance.pk,
+        "data": data,
+        "changes": changes,
+        "version": conditional.etag(data),
+        "request_id": request_id,
+        "created_date": created_date,
+    }
 
 
 def record_created(model, entries: list, using=None) -> None:
@@ -161,4 +168,5 @@ def purge(now=None) -> int:
 
 
 def connect() -> None:
-    post_create_historical_record.connect(_record, dispatch_uid="events.record")
+    if _event not in history.WRITTEN_WITH:
+        history.WRITTEN_WITH.append(_event)

@@ -232,6 +232,9 @@ if OMNITRON_LIST_FORMAT not in {"array", "paginated"}:
 # flagged by `X-Total-Count-Estimated: true`. 0 counts exactly always.
 OMNITRON_EXACT_COUNT_LIMIT = env_count("OMNITRON_EXACT_COUNT_LIMIT", 10_000)
 # Days the event feed keeps an event (`omnitron purge_events` deletes older ones).
+# simple-history keeps the history tables, the admin's History pages and the history querysets; apicore.history
+# writes the entries itself, with each change's event in the same statement (docs/decisions.md).
+SIMPLE_HISTORY_ENABLED = False
 OMNITRON_EVENT_RETENTION_DAYS = env_count("OMNITRON_EVENT_RETENTION_DAYS", 30)
 # Webhooks (webhooks.worker): only https:// URLs, or http:// to these hosts (comma-separated; e.g. 127.0.0.1 for a
 # receiver on this machine). Link-local, metadata and unspecified addresses are refused whatever this says.
