@@ -1,5 +1,6 @@
 """Database helpers the apps share: migration operations for one engine, SQLite functions, bulk inserts."""
 
+import datetime
 import functools
 import json
 import re
@@ -141,6 +142,15 @@ def _preparer(field, connection):
     if isinstance(field, models.JSONField) and field.encoder is None:
         return _json_value
     prepare = functools.partial(field.get_db_prep_save, connection=connection)
+    if connection.vendor == "postgresql":
+        # psycopg adapts these as they are: an id of a foreign key, an aware date-time, a date (what Django's
+        # preparation answers for them on PostgreSQL, at a tenth of its cost: most of a worker's queueing).
+        if type(field) is models.ForeignKey and isinstance(field.target_field, models.AutoField):
+            return lambda value: value if type(value) is int else prepare(value)
+        if type(field) is models.DateTimeField:
+            return lambda value: value if type(value) is datetime.datetime and value.tzinfo else prepare(value)
+        if type(field) is models.DateField:
+            return lambda value: value if type(value) is datetime.date else prepare(value)
     for field_class, types in PLAIN:
         if type(field).get_db_prep_save is models.Field.get_db_prep_save and isinstance(field, field_class):
             if type(field).get_prep_value is not field_class.get_prep_value:

@@ -94,8 +94,14 @@ def tracked_fields(model) -> list[models.Field]:
 _representation = DateTimeField()
 
 
+# Values that are their own JSON value (most of a record's): returned before the checks below.
+AS_IS = frozenset((str, int, bool, type(None), dict, list, float))
+
+
 def json_value(value):
     """A field's value as the API writes it in JSON: date-times in UTC with `Z` (DRF's format), decimals as strings."""
+    if type(value) in AS_IS:
+        return value
     if isinstance(value, datetime.datetime):
         return _representation.to_representation(value)
     if isinstance(value, datetime.date):

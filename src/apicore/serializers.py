@@ -1,6 +1,7 @@
 """Serializer policy shared by every resource: JSON objects, bounded and free of NUL characters; totals of
 related records."""
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 
@@ -110,21 +111,31 @@ class ModelSerializer(serializers.ModelSerializer):
 
     def _json_type_errors(self, data: Mapping) -> dict[str, list]:
         errors = {}
-        for name, field in self.fields.items():
+        for name, field, types, spelled in self._json_types:
             value = data.get(name)
-            if field.read_only or value is None:
+            if value is None:
                 continue
-            for field_class, types, spelled in JSON_TYPES:
-                if isinstance(field, field_class):
-                    wrong = (isinstance(value, bool) and bool not in types) or not isinstance(value, types)
-                    if isinstance(field, serializers.DecimalField) and isinstance(value, str):
-                        wrong = not DECIMAL_RE.fullmatch(value)  # no exponent, sign or blank DRF would read
-                    if wrong:
-                        # DRF's codes: `incorrect_type` for a related id, `invalid` for any other value.
-                        code = "incorrect_type" if isinstance(field, serializers.RelatedField) else "invalid"
-                        errors[name] = [serializers.ErrorDetail(f"Must be {spelled}.", code)]
-                    break
+            wrong = (isinstance(value, bool) and bool not in types) or not isinstance(value, types)
+            if isinstance(field, serializers.DecimalField) and isinstance(value, str):
+                wrong = not DECIMAL_RE.fullmatch(value)  # no exponent, sign or blank DRF would read
+            if wrong:
+                # DRF's codes: `incorrect_type` for a related id, `invalid` for any other value.
+                code = "incorrect_type" if isinstance(field, serializers.RelatedField) else "invalid"
+                errors[name] = [serializers.ErrorDetail(f"Must be {spelled}.", code)]
         return errors
+
+    @functools.cached_property
+    def _json_types(self) -> list[tuple]:
+        """(name, field, JSON types, their name) of each writable field JSON_TYPES names: worked out once per
+        serializer (an import validates every row with one)."""
+        checks = []
+        for name, field in self.fields.items():
+            if not field.read_only:
+                for field_class, types, spelled in JSON_TYPES:
+                    if isinstance(field, field_class):
+                        checks.append((name, field, types, spelled))
+                        break
+        return checks
 
 
 class RelatedTotals(serializers.Field):

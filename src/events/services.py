@@ -12,7 +12,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from apicore import conditional, history
-from apicore.db import SQLValue, insert_all, insert_rows
+from apicore.db import SQLValue, insert_rows, insert_values
 from apicore.export import ValuesReader
 from apicore.history import json_value, stored
 from apicore.readpath import Unsupported
@@ -132,22 +132,13 @@ def record_created(model, entries: list, using=None) -> None:
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT pg_current_xact_id()::text::bigint")
             (txid,) = cursor.fetchone()
-    events = []
+    rows = []
     for entry in entries:
         data = records[entry.id]
-        events.append(
-            Event(
-                txid=txid,
-                type=f"{name}.created",
-                record_id=entry.id,
-                data=data,
-                changes=entry.changes,
-                version=conditional.etag(data),
-                request_id=entry.request_id,
-                created_date=entry.history_date,
-            )
-        )
-    insert_all(Event, events, alias)
+        rows.append([txid, f"{name}.created", entry.id, data, entry.changes, conditional.etag(data), entry.request_id,
+                     entry.history_date])  # fmt: skip
+    names = ["txid", "type", "record_id", "data", "changes", "version", "request_id", "created_date"]
+    insert_values(Event, names, rows, alias)
 
 
 def represented(serializer_class, pks: list, alias: str) -> list[dict]:
