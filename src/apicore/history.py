@@ -40,6 +40,7 @@ __all__ = [
     "HistoryEntry",
     "TrackedModel",
     "acting",
+    "entry_row",
     "record_created",
     "stored",
     "track_history",
@@ -219,22 +220,28 @@ def _write(instance, history_type: str, changes: dict, using=None) -> None:
         getattr(instance, "_history_date", None) or timezone.now(),
         using,
     )
-    model = history_model(type(instance))
-    values = {field.attname: getattr(instance, field.attname) for field in model.tracked_fields}
-    values.update(
-        history_date=entry.date,
-        history_change_reason=getattr(instance, "_change_reason", None),
-        history_type=history_type,
-        history_user_id=user.pk if user is not None and user.is_authenticated else None,
-        request_id=entry.request_id,
-        changes=changes,
-    )
-    rows = [(model, values)]
+    rows = [entry_row(instance, history_type, changes, user, entry.request_id, entry.date)]
     for companion in WRITTEN_WITH:
         row = companion(entry)
         if row is not None:
             rows.append(row)
     insert_rows(rows, using)
+
+
+def entry_row(instance, history_type: str, changes: dict, user, request_id, date) -> tuple[type, dict]:
+    """(historical model, the entry's values) of a change of `instance`: the snapshot, the date, the type (`+`,
+    `~`, `-`), the user (None for an anonymous one), the change reason, the request id and the changes."""
+    model = history_model(type(instance))
+    values = {field.attname: getattr(instance, field.attname) for field in model.tracked_fields}
+    values.update(
+        history_date=date,
+        history_change_reason=getattr(instance, "_change_reason", None),
+        history_type=history_type,
+        history_user_id=user.pk if user is not None and user.is_authenticated else None,
+        request_id=request_id,
+        changes=changes,
+    )
+    return model, values
 
 
 def _created(values: dict) -> dict:
@@ -268,21 +275,15 @@ def record_created(instances: list, using=None) -> list[Created]:
     signals), as a save records each, attributed as `acting` says; call it in the insert's transaction."""
     if not instances:
         return []
-    model = history_model(type(instances[0]))
     request = getattr(HistoricalRecords.context, "request", None)
-    user = getattr(request, "user", None)
-    user_id = user.pk if user is not None and user.is_authenticated else None
-    request_id = getattr(request, "request_id", None)
-    now = timezone.now()
-    tracked = [field.attname for field in model.tracked_fields]
+    user, request_id, now = getattr(request, "user", None), getattr(request, "request_id", None), timezone.now()
     entries, rows = [], []
     for instance in instances:
         entry = Created(instance.pk, _created(values_of(instance)), request_id, now)
         entries.append(entry)
-        rows.append([*(getattr(instance, name) for name in tracked), now, "", "+", user_id, request_id, entry.changes])
-    names = [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id", "request_id",
-             "changes"]  # fmt: skip
-    insert_values(model, names, rows, using or "default")
+        model, values = entry_row(instance, "+", entry.changes, user, request_id, now)
+        rows.append(list(values.values()))
+    insert_values(model, list(values), rows, using or "default")
     return entries
 
 

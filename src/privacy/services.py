@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apicore import conditional
+from apicore import conditional, history
+from apicore.db import insert_rows
 from apicore.history import json_value, stored
 from apicore.models import IdempotencyKey
 from apicore.renderers import JSONRenderer
@@ -142,15 +143,6 @@ def _scrub_copies(pk: int, erased: dict) -> int:
 
 
 def _add_history_entry(row: Customer, changes: dict, user, request_id, date) -> None:
-    """The erase in the customer's history: who, when, in which request, which fields; no personal value. Made
-    directly, as simple-history would (a snapshot of the row): its signals would record the old values and publish
-    `customer.updated`."""
-    model = Customer.history.model
-    model.objects.create(
-        **{field.attname: getattr(row, field.attname) for field in model.tracked_fields},
-        history_date=date,
-        history_type="~",
-        history_user=user if getattr(user, "is_authenticated", False) else None,
-        request_id=request_id,
-        changes=changes,
-    )
+    """The erase in the customer's history: who, when, in which request, which fields; no personal value. Written
+    directly (apicore.history.entry_row): a save would record the old values and publish `customer.updated`."""
+    insert_rows([history.entry_row(row, "~", changes, user, request_id, date)])
