@@ -106,6 +106,14 @@ class OmnitronServer:
         return http.client.HTTPSConnection(address.hostname, address.port, timeout=timeout, context=context)
 
 
+def send_early_answered(send) -> None:
+    """Runs `send` (a connection's request or send), tolerating the server's closing before the body is all sent:
+    a server refuses an oversized body unread, answers at once and closes (RFC 9112 §9.6); how much of the body
+    the client sent by then depends on timing (seen under load), and the answer is read all the same."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        send()
+
+
 @dataclass
 class TLSFiles:
     """A server certificate for 127.0.0.1 and localhost, and the throwaway CA that signed it (for clients to trust)."""

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from tests.contract.conftest import send_early_answered
+
 
 def request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None, chunked=False):
     conn = server.connection()
@@ -14,11 +16,15 @@ def request(server, method: str, path: str, body: bytes | None = None, headers: 
         for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
             conn.putheader(name, value)
         conn.endheaders()
-        for part in (body[: len(body) // 2], body[len(body) // 2 :]):
-            conn.send(b"%x\r\n%s\r\n" % (len(part), part))
-        conn.send(b"0\r\n\r\n")
+
+        def send():
+            for part in (body[: len(body) // 2], body[len(body) // 2 :]):
+                conn.send(b"%x\r\n%s\r\n" % (len(part), part))
+            conn.send(b"0\r\n\r\n")
+
+        send_early_answered(send)
     else:
-        conn.request(method, path, body=body, headers=headers)
+        send_early_answered(lambda: conn.request(method, path, body=body, headers=headers))
     response = conn.getresponse()
     data = response.read()
     conn.close()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.contract.conftest import OMNITRON, start_server, throwaway_database
+from tests.contract.conftest import OMNITRON, send_early_answered, start_server, throwaway_database
 
 ENV = {
     "OMNITRON_IMPORT_LEASE_SECONDS": "2",
@@ -116,8 +116,8 @@ def test_a_file_larger_than_the_servers_body_limit_is_streamed_in(server):
     assert (record["rows_read"], record["created"], record["failed"]) == (300, 300, 0)
     # Any other route still refuses such a body unread.
     connection = server.connection()
-    connection.request("POST", "/api/v1/customers/", body=body, headers={"Authorization": f"Token {server.token}",
-                       "Content-Type": "application/json"})  # fmt: skip
+    headers = {"Authorization": f"Token {server.token}", "Content-Type": "application/json"}
+    send_early_answered(lambda: connection.request("POST", "/api/v1/customers/", body=body, headers=headers))
     response = connection.getresponse()
     assert response.status == 413 and json.loads(response.read())["code"] == "request_too_large"
     connection.close()
