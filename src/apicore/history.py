@@ -8,8 +8,9 @@ with the time, the user of the request (simple-history's HistoryRequestMiddlewar
 "b@example.com"}}`. The entry and the rows written with it (WRITTEN_WITH: the change's event) are one INSERT
 statement (apicore.db.insert_rows). The values before an update are read in the write's own transaction, locked
 (`SELECT ... FOR UPDATE` on PostgreSQL), so they are what the row held just before, whoever wrote it last (the API,
-the admin, raw SQL). A tracked model's save and delete run in one transaction with their history: a write that fails
-or is rolled back leaves none.
+the admin, raw SQL): by the save itself, or by the caller that read the record so (read_for_update: the API's
+writes). A tracked model's save and delete run in one transaction with their history: a write that fails or is
+rolled back leaves none.
 
 Tracked: a model's editable fields (not its id, version or timestamps, which every write moves, nor columns the
 database keeps itself, such as an order's refunded amount). An update that changes none of them records nothing.
@@ -41,6 +42,7 @@ __all__ = [
     "TrackedModel",
     "acting",
     "entry_row",
+    "read_for_update",
     "record_created",
     "stored",
     "track_history",
@@ -116,27 +118,36 @@ def values_of(instance) -> dict:
     return {field.name: json_value(getattr(instance, field.attname)) for field in tracked_fields(type(instance))}
 
 
+def read_for_update(instance) -> None:
+    """`instance` was just read locked (`select_for_update()`) in the transaction that will save or delete it: its
+    next save takes its values as they are now for the old ones, instead of reading the row again."""
+    if isinstance(instance, TrackedModel):
+        instance._history_read = values_of(instance)
+
+
 def _before_save(sender, instance, raw=False, using=None, **kwargs):
     """The row as it is before the update, locked until the write's transaction ends; no entry for a save that
     changes none of the tracked fields."""
     if not isinstance(instance, TrackedModel) or raw:
         return
     instance.__dict__.pop("_stored", None)
+    before = instance.__dict__.pop("_history_read", None)
     instance._history_before = None
     instance._history_unchanged = False
     if instance._state.adding or instance.pk is None:
         return
-    fields = tracked_fields(sender)
-    row = (
-        sender._base_manager.using(using)
-        .select_for_update()
-        .filter(pk=instance.pk)
-        .values_list(*(field.attname for field in fields))
-        .first()
-    )
-    if row is None:
-        return
-    before = {field.name: json_value(value) for field, value in zip(fields, row, strict=True)}
+    if before is None:
+        fields = tracked_fields(sender)
+        row = (
+            sender._base_manager.using(using)
+            .select_for_update()
+            .filter(pk=instance.pk)
+            .values_list(*(field.attname for field in fields))
+            .first()
+        )
+        if row is None:
+            return
+        before = {field.name: json_value(value) for field, value in zip(fields, row, strict=True)}
     instance._history_before = before
     instance._history_unchanged = before == values_of(instance)
 

@@ -72,16 +72,6 @@ class VersionedModel(models.Model):
             update_fields = {*update_fields, "version"}
         super().save(*args, update_fields=update_fields, **kwargs)
 
-    def lock_if_unchanged(self) -> bool:
-        """Whether the row is still at the version this instance was read at, decided by ONE conditional UPDATE.
-
-        `UPDATE ... SET version = version WHERE pk = %s AND version = %s` writes nothing, but its row count answers,
-        and it locks the row until the transaction ends (PostgreSQL; SQLite's write transactions are exclusive):
-        the write that follows in the same transaction cannot be overtaken. Call it inside `transaction.atomic()`.
-        """
-        rows = type(self)._base_manager.filter(pk=self.pk, version=self.version).update(version=F("version"))
-        return rows == 1
-
     def touch(self) -> None:
         """Bump the version of a row whose representation changed without a save of its own (an order's refunds)."""
         type(self)._base_manager.filter(pk=self.pk).update(version=F("version") + 1)

@@ -47,20 +47,33 @@ class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
     """Writes run in one transaction and answer the record as a read would (computed fields included);
     a unique conflict lost to a concurrent writer answers as a validation error.
 
+    PUT, PATCH and DELETE run in one transaction that reads their record locked (`SELECT ... FOR UPDATE` on
+    PostgreSQL; SQLite's write transactions are exclusive): what they check, write and record as the old values
+    (apicore.history.read_for_update) is the row as it is, and nobody writes it before they end.
+
     Conditional requests (RFC 9110 §13, apicore.conditional): a record is answered with a strong ETag, and a GET
     of it honours If-None-Match (304) and If-Match. PUT, PATCH and DELETE evaluate If-Match and If-None-Match
-    against the record they read (412), then write only if its row is still at the version read, as decided by
-    one conditional UPDATE in the write's transaction (VersionedModel.lock_if_unchanged). The model must be a
-    VersionedModel. POST honours Idempotency-Key (apicore.idempotency).
+    against the record they read locked (412). The model must be a VersionedModel. POST honours Idempotency-Key
+    (apicore.idempotency).
 
     `read_actions` names the actions the read path (apicore.readpath) may answer and what each one is: a "list" or
     one record ("retrieve").
     """
 
     read_actions = {"list": "list", "retrieve": "retrieve"}
+    # The writes of one record: their read of it is locked, in their transaction.
+    locking_actions = frozenset(("update", "partial_update", "destroy"))
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action in self.locking_actions:
+            queryset = queryset.select_for_update(of=("self",))
+        return queryset
 
     def get_object(self):
         instance = super().get_object()
+        if self.action in self.locking_actions:
+            history.read_for_update(instance)
         # §13.2.1: a write's preconditions are evaluated before its content is processed.
         if self.request.method not in SAFE_METHODS and conditional.is_conditional(self.request):
             if conditional.evaluate(self.request, conditional.etag(self.get_serializer(instance).data)):
@@ -95,16 +108,29 @@ class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
         page = self.paginate_queryset(self.filter_queryset(entries).order_by("-history_date", "-history_id"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    def update(self, request, *args, **kwargs):
+        try:
+            with transaction.atomic():
+                return super().update(request, *args, **kwargs)
+        except IntegrityError:
+            self._name_conflict(self._saving)
+            raise
+
+    def destroy(self, request, *args, **kwargs):
+        with transaction.atomic():
+            return super().destroy(request, *args, **kwargs)
+
     def perform_create(self, serializer):
-        self._save(serializer)
+        try:
+            with transaction.atomic():
+                self._save(serializer)
+        except IntegrityError:
+            self._name_conflict(serializer)
+            raise
 
     def perform_update(self, serializer):
+        self._saving = serializer  # for update() to name a conflict once the transaction is rolled back
         self._save(serializer)
-
-    def perform_destroy(self, instance):
-        with transaction.atomic():
-            self._lock_if_conditional(instance)
-            instance.delete()
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -116,26 +142,19 @@ class ModelViewSet(ScopedMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
                 response.setdefault("ETag", conditional.etag(response.data))
         return response
 
-    def _lock_if_conditional(self, instance):
-        # The preconditions held for `instance` as read; the write goes ahead only if nothing was written since.
-        if conditional.is_conditional(self.request) and not instance.lock_if_unchanged():
-            raise PreconditionFailed()
+    @staticmethod
+    def _save(serializer):
+        instance = serializer.save()
+        # Read back inside the transaction: if the database fails here the write is rolled back and the client's 503
+        # is true (nothing stored), rather than a stored write answered as failed. The save of a tracked model has
+        # read it already, for its event (apicore.history.stored).
+        serializer.instance = history.stored(instance)
 
-    def _save(self, serializer):
-        try:
-            with transaction.atomic():
-                if serializer.instance is not None:
-                    self._lock_if_conditional(serializer.instance)
-                instance = serializer.save()
-                # Read back inside the transaction: if the database fails here the write is rolled back and the
-                # client's 503 is true (nothing stored), rather than a stored write answered as failed. The save
-                # of a tracked model has read it already, for its event (apicore.history.stored).
-                serializer.instance = history.stored(instance)
-        except IntegrityError:
-            # The row that made the write fail is committed now, so validating again names the conflict
-            # (400 `unique`); if it does not, the exception handler answers 409.
-            serializer.run_validation(serializer.initial_data)
-            raise
+    @staticmethod
+    def _name_conflict(serializer):
+        # A unique conflict lost to a concurrent writer: its row is committed now, so validating again names it
+        # (400 `unique`); if it does not, the exception handler answers 409.
+        serializer.run_validation(serializer.initial_data)
 
 
 class LoginView(APIView):

@@ -42,7 +42,7 @@ PERSONAL_VALUES = [
     "Ada",
     "Lovelace",
     "Byron",
-    "7946",
+    "+44 20 7946 0000",  # whole: its digits alone could be part of a time or a hash
     "ERP-LOVELACE",
     "1815-12-10",
     "female",
