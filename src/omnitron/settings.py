@@ -253,7 +253,7 @@ OMNITRON_WEBHOOK_LEASE_SECONDS = env_seconds("OMNITRON_WEBHOOK_LEASE_SECONDS", 6
 if OMNITRON_WEBHOOK_LEASE_SECONDS <= OMNITRON_WEBHOOK_TIMEOUT:
     raise ImproperlyConfigured("OMNITRON_WEBHOOK_LEASE_SECONDS must exceed OMNITRON_WEBHOOK_TIMEOUT")
 # Deliveries in flight to one webhook from one worker.
-OMNITRON_WEBHOOK_CONCURRENCY = env_count("OMNITRON_WEBHOOK_CONCURRENCY", 64) or 1
+OMNITRON_WEBHOOK_CONCURRENCY = env_count("OMNITRON_WEBHOOK_CONCURRENCY", 128) or 1
 # Imports (README: Import): the largest file taken, and how long a worker's claim on an import lasts without a batch
 # written; then another worker resumes it.
 OMNITRON_IMPORT_MAX_BYTES = env_count("OMNITRON_IMPORT_MAX_BYTES", 1024**3)
