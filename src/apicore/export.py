@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import orjson
 import psycopg
@@ -176,6 +177,18 @@ def _after(keys: list[Key], last: dict) -> Q | None:
 # --- Records ---------------------------------------------------------------------------------------------------
 
 
+class Records(NamedTuple):
+    """A batch's records, and whether one may hold a float below 1e-4: orjson spells those otherwise than DRF
+    (apicore.renderers), and looking for them in the written lines costs a fifth of an exported customer's time."""
+
+    records: list[dict]
+    small_floats: bool = True
+
+
+# The types of a value in which no float hides.
+SCALARS = frozenset({str, int, bool, type(None)})
+
+
 class ValuesReader:
     """Reads a batch with `values_list` and builds its records as the read path builds one (apicore.readpath: the
     values arrive converted as the ORM converts them, ConvertedRow; Representation.column_representers decides each
@@ -203,10 +216,18 @@ class ValuesReader:
         self.select = [*columns, *(ExpressionWrapper(F(name), output_field=TextField()) for name in json)]
         columns += json
         self.json = [(columns.index(name), _json_column(by_name[name], connection)) for name in json]
-        self.names = [name for name, _, _ in representers]
-        self.positions = [columns.index(names[index]) for _, index, _ in representers]
-        self.conversions = [(n, represent) for n, (_, _, represent) in enumerate(representers) if represent]
+        self.names = [name for name, *_ in representers]
+        self.positions = [columns.index(names[index]) for _, index, *_ in representers]
+        self.conversions = [(n, represent) for n, (_, _, represent, _) in enumerate(representers) if represent]
         self.keys = [(key.name, columns.index(key.name)) for key in keys]
+        # The representations whose types are looked at in each batch: those that may be a float or hold one, but for
+        # the JSON values taken as they are parsed (their texts are looked at).
+        parsed = {index for index, _ in self.json}
+        self.unknown = [
+            n
+            for n, (_, _, represent, scalar) in enumerate(representers)
+            if not scalar and not (self.positions[n] in parsed and represent is None)
+        ]
         self.postgresql = connection.vendor == "postgresql"
 
     def prepare(self, queryset):
@@ -221,40 +242,52 @@ class ValuesReader:
     def key(self, row: tuple) -> dict:
         return {name: row[index] for name, index in self.keys}
 
-    def records(self, rows: list[tuple]) -> list[dict]:
+    def records(self, rows: list[tuple]) -> Records:
+        """The batch's records. Whether one may hold a small float is decided on the batch's JSON texts (_json_column)
+        and on the types of the representations not known to be scalars (Representation.column_representers), in
+        place of scanning the lines."""
         if not rows:
-            return []
+            return Records([], False)
         columns = list(zip(*rows, strict=True))
+        small_floats = False
         for index, convert in self.json:
-            columns[index] = convert(columns[index])
+            columns[index], spelled = convert(columns[index])
+            small_floats = small_floats or spelled
         values = [columns[position] for position in self.positions]
         for n, represent in self.conversions:
             values[n] = represent(values[n])
-        return list(map(dict, map(zip, itertools.repeat(self.names), zip(*values, strict=True))))
+        if not small_floats:
+            small_floats = any(not set(map(type, values[n])) <= SCALARS for n in self.unknown)
+        return Records(list(map(dict, map(zip, itertools.repeat(self.names), zip(*values, strict=True)))), small_floats)
 
 
-def _json_column(field, connection) -> Callable[[tuple], list]:
-    """The column's texts as `field.from_db_value` reads each. For apicore.models.JSONField (orjson, unless a number
-    has 20 digits or more): one orjson.loads of the batch's texts as one array, the same values in one call (each text
-    is one valid JSON value: jsonb, or SQLite's JSON_VALID check); a batch that has such a number or that orjson
-    refuses is read value by value by from_db_value itself."""
+def _json_column(field, connection) -> Callable[[tuple], tuple[list, bool]]:
+    """The column's texts as `field.from_db_value` reads each, and whether one may hold a number below 1e-4 (spelled
+    `0.0000...` or with an exponent: in jsonb's text and in any other). For apicore.models.JSONField (orjson, unless a
+    number has 20 digits or more): one orjson.loads of the batch's texts as one array, the same values in one call
+    (each text is one valid JSON value: jsonb, or SQLite's JSON_VALID check); a batch that has such a number or that
+    orjson refuses is read value by value by from_db_value itself."""
     batched = type(field).from_db_value is JSONField.from_db_value and field.decoder is None
 
-    def convert(texts: tuple) -> list:
+    def convert(texts: tuple) -> tuple[list, bool]:
         present = [text for text in texts if text is not None] if None in texts else texts
-        if batched and present:
+        if not present:
+            return list(texts), False
+        if batched:
             joined = f"[{','.join(present)}]"
-            if not _has_long_number(joined):
+            encoded = joined.encode("utf-8", "surrogatepass")
+            if not _has_long_number(encoded):
                 try:
                     values = orjson.loads(joined)
                 except orjson.JSONDecodeError:
                     values = None
                 if values is not None and len(values) == len(present):  # each text one JSON value
+                    small = b"0.0000" in encoded or b"e-" in encoded or b"E-" in encoded
                     if present is texts:
-                        return values
+                        return values, small
                     found = iter(values)
-                    return [None if text is None else next(found) for text in texts]
-        return [None if text is None else field.from_db_value(text, None, connection) for text in texts]
+                    return [None if text is None else next(found) for text in texts], small
+        return [None if text is None else field.from_db_value(text, None, connection) for text in texts], True
 
     return convert
 
@@ -263,10 +296,11 @@ DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 LONG_RUN = b"0" * 20
 
 
-def _has_long_number(text: str) -> bool:
-    """`LONG_NUMBER.search(text)` (20 ASCII digits in a row: apicore.models.JSONField reads such text Django's way), at
-    memory speed: the regex scans a batch's JSON a character at a time, a fifth of an exported customer's time."""
-    return LONG_RUN in text.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)
+def _has_long_number(encoded: bytes) -> bool:
+    """`LONG_NUMBER.search(text)` of the text `encoded` (UTF-8; 20 ASCII digits in a row: apicore.models.JSONField
+    reads such text Django's way), at memory speed: the regex scans a batch's JSON a character at a time, a fifth of
+    an exported customer's time."""
+    return LONG_RUN in encoded.translate(DIGITS_TO_ZERO)
 
 
 def _native_timestamptz(execute, sql, params, many, context):
@@ -300,8 +334,8 @@ class InstancesReader:
     def key(self, instance) -> dict:
         return {name: getattr(instance, name) for name in self.keys}
 
-    def records(self, instances: list) -> list[dict]:
-        return self.serializer_class(instances, many=True, context=self.context).data
+    def records(self, instances: list) -> Records:
+        return Records(self.serializer_class(instances, many=True, context=self.context).data)
 
 
 # --- Formats ---------------------------------------------------------------------------------------------------
@@ -314,17 +348,18 @@ class JSONLines:
     def header(self, names: list[str]) -> bytes:
         return b""
 
-    def body(self, records: list[dict]) -> bytes:
+    def body(self, batch: Records) -> bytes:
         """Each record as JSONRenderer().render(record), then `\\n`. orjson writes the lines; what JSONRenderer would
-        write otherwise (a record orjson refuses, a float it spells differently: checked on the whole batch) is
-        written by JSONRenderer itself, record by record."""
+        write otherwise (a record orjson refuses, a float it spells differently: looked for in the whole batch unless
+        its reader knows there is none) is written by JSONRenderer itself, record by record."""
+        records = batch.records
         try:
             lines = list(map(DUMPS, records))
         except orjson.JSONEncodeError:
             lines = [_dumps(record) for record in records]
         lines.append(b"")
         body = b"\n".join(lines)
-        if _float_repr_differs(body):
+        if batch.small_floats and _float_repr_differs(body):
             return b"".join(RENDERER.render(record) + b"\n" for record in records)
         if b"\xe2" not in body:  # the first byte of U+2028 and U+2029 in UTF-8: found at memchr speed
             return body
@@ -345,8 +380,8 @@ class CSV:
     def header(self, names: list[str]) -> bytes:
         return self._rows([names])
 
-    def body(self, records: list[dict]) -> bytes:
-        return self._rows([_cell(value) for value in record.values()] for record in records)
+    def body(self, batch: Records) -> bytes:
+        return self._rows([_cell(value) for value in record.values()] for record in batch.records)
 
     @staticmethod
     def _rows(rows) -> bytes:

@@ -222,18 +222,19 @@ class Representation:
                 data[name] = field.to_representation(value)
         return data
 
-    def column_representers(self, row: ConvertedRow, tz) -> list[tuple[str, int, Callable | None]]:
+    def column_representers(self, row: ConvertedRow, tz) -> list[tuple[str, int, Callable | None, bool]]:
         """What build() does to each field, for a whole column at once (the values of many rows read by the ORM: see
         ConvertedRow), for callers that build many records (apicore.export): (name, the column's index, a function
-        from the column's values to their representations, or None where each value is its own representation).
-        Only for a serializer without nested serializers or aggregates (else Unsupported)."""
+        from the column's values to their representations, or None where each value is its own representation,
+        whether every representation is a str, int, bool or None). Only for a serializer without nested serializers
+        or aggregates (else Unsupported)."""
         if tz is not None and getattr(tz, "key", None) in UTC_NAMES:
             tz = datetime.UTC  # the same offset, always 0: the same text, without a time zone database lookup
         representers = []
         for name, kind, where, field in self.steps:
             if kind in ("nested", "aggregates"):
                 raise Unsupported(f"{name}: a nested serializer or aggregates")
-            representers.append((name, where, _column_representer(kind, field, row.fields[where], tz)))
+            representers.append((name, where, *_column_representer(kind, field, row.fields[where], tz)))
         return representers
 
 
@@ -272,36 +273,40 @@ UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
 TZINFO = operator.attrgetter("tzinfo")
 
 
-def _column_representer(kind, field, model_field, tz) -> Callable | None:
+def _column_representer(kind, field, model_field, tz) -> tuple[Callable | None, bool]:
     """build()'s representation of the values of a column of `model_field` as the ORM reads them, as one function of
-    the whole column (None: each value is its own representation). Knowing the values' type (the ORM's for the model
-    field) decides a column once: DRF's to_representation of such a value is the value itself (a str of a
-    CharField, an int, a bool, a related id, a JSON value, a string choice), or ISO 8601 text, which orjson writes for
-    a whole column as DRF does (UTC date-times, dates; tests/customers/test_export.py compares them)."""
+    the whole column (None: each value is its own representation), and whether each representation is a scalar (a
+    str, int, bool or None: no float, no container). Knowing the values' type (the ORM's for the model field) decides
+    a column once: DRF's to_representation of such a value is the value itself (a str of a CharField, an int, a bool,
+    a related id, a JSON value, a string choice), or ISO 8601 text, which orjson writes for a whole column as DRF does
+    (UTC date-times, dates; tests/customers/test_export.py compares them)."""
     plain = not hasattr(model_field, "from_db_value")
     represent = type(field).to_representation
-    if kind == "id" or kind is dict:
-        return None  # the related record's id (PrimaryKeyRelatedField without pk_field); JSON as it is (see _kind)
-    if isinstance(kind, type):
+    if kind == "id":  # the related record's id (PrimaryKeyRelatedField without pk_field)
+        target = getattr(model_field, "target_field", model_field)
+        return None, not hasattr(target, "from_db_value") and isinstance(target, ORM_TYPES[int] + ORM_TYPES[str])
+    if kind is dict:
+        return None, False  # JSON as it is (see _kind)
+    if isinstance(kind, type):  # DRF's str(), int() or bool answer of anything else
         if plain and isinstance(model_field, ORM_TYPES.get(kind, ())):
-            return None
-        return _each(lambda value: value if type(value) is kind else field.to_representation(value))
+            return None, True
+        return _each(lambda value: value if type(value) is kind else field.to_representation(value)), True
     if kind == "datetime" and tz is datetime.UTC:
-        return lambda values: _utc_iso_column(values, field)
+        return (lambda values: _utc_iso_column(values, field)), True
     if kind == "datetime" and tz is not None:
         return _each(
             lambda value: _iso(value, tz, field) if value.utcoffset() is not None else field.to_representation(value)
-        )
+        ), True
     if (
         plain
         and represent is serializers.BigIntegerField.to_representation
         and isinstance(model_field, models.IntegerField)
     ):
         if not getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING):
-            return None  # int(value) of an int
+            return None, True  # int(value) of an int
     if plain and represent is serializers.ChoiceField.to_representation and isinstance(model_field, ORM_TYPES[str]):
         if all(isinstance(choice, str) for choice in field.choice_strings_to_values.values()):
-            return None  # a str maps to the choice it spells, which is itself, or stays as it is
+            return None, True  # a str maps to the choice it spells, which is itself, or stays as it is
     if (
         plain
         and represent is serializers.DateField.to_representation
@@ -309,8 +314,8 @@ def _column_representer(kind, field, model_field, tz) -> Callable | None:
         and not isinstance(model_field, models.DateTimeField)
         and str(getattr(field, "format", api_settings.DATE_FORMAT)).lower() == ISO_8601
     ):
-        return lambda values: _iso_date_column(values, field)
-    return _each(field.to_representation)
+        return (lambda values: _iso_date_column(values, field)), True
+    return _each(field.to_representation), False
 
 
 def _each(represent: Callable) -> Callable:

@@ -459,7 +459,7 @@ class Importer:
 
     def current(self, keys: list) -> dict:
         """The customers the keys name as the API represents them, by key, in one query (apicore.export's reading)."""
-        records = self.reader.records(self.reader.fetch(self.reader.prepare(self.matching(keys))))
+        records = self.reader.records(self.reader.fetch(self.reader.prepare(self.matching(keys)))).records
         return {(record["channel"], record["channel_code"]): record for record in records}
 
     def existing(self, keys: list, lock: bool = False) -> dict:

@@ -18,6 +18,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import resolve
+from rest_framework import serializers
 
 from apicore import export
 from apicore.readpath import ReadPath
@@ -77,7 +78,8 @@ def batch_size(request, monkeypatch) -> int:
 def varied(rich):
     """Every kind of value: `rich`'s customers (unicode, nested JSON, a 2**70 and a 1e-05 in JSON, U+2029, every
     nullable null, blank choices, the year 1, a channel and none) and more: date-times without microseconds, U+2028 in
-    a plain field, fractions, arrays and a 20-digit number in JSON, quotes and backslashes, empty strings."""
+    a plain field, fractions, arrays and a 20-digit number in JSON, quotes and backslashes, empty strings, small
+    floats beside no long number."""
     channel = rich["channel"]
     whole_second = CustomerFactory(
         channel=channel,
@@ -97,6 +99,7 @@ def varied(rich):
         localized_attributes={"tr": {"ad": "Ömer"}},
     )
     CustomerFactory(email="sade@example.com", first_name="Sade", last_name="Kayda")
+    CustomerFactory(extra_field={"küçük": 2.5e-6, "nul": 0.0}, attributes={"oran": -0.00003})  # no long number
     return list(Customer.objects.order_by("pk"))
 
 
@@ -138,7 +141,49 @@ def test_a_long_number_is_found_as_the_json_field_finds_it():
 
     for text in ['{"a": 1}', '{"a": 12345678901234567890}', '{"a": "1234567890123456789"}', '{"ş": "٠١٢٣٤٥٦٧٨٩" }',
                  '[' + "9" * 19 + ', 1]', '"\ud800"' + "1" * 20]:  # fmt: skip
-        assert export._has_long_number(text) == bool(LONG_NUMBER.search(text)), text
+        assert export._has_long_number(text.encode("utf-8", "surrogatepass")) == bool(LONG_NUMBER.search(text)), text
+
+
+class Scaled(serializers.IntegerField):
+    """A field whose representation of an integer column is a float below 1e-4 (orjson spells those otherwise)."""
+
+    def to_representation(self, value):
+        return value * 1e-9
+
+
+class ScaledSerializer(serializers.ModelSerializer):
+    scaled = Scaled(source="pk")
+
+    class Meta:
+        model = Customer
+        fields = ("pk", "email", "scaled", "extra_field")
+
+
+def test_a_small_float_of_any_column_is_written_as_drf_writes_it(api, varied, batch_size):
+    """Small floats come from JSON texts (`varied`: 1e-05, -1.25e-7) and from a field's own to_representation: each
+    batch that may hold one is written as JSONRenderer writes it, whatever the batch holds beside it."""
+    queryset = Customer.objects.order_by("pk")
+    body = b"".join(export.Export(queryset, ScaledSerializer, "jsonl").chunks())
+    assert body == b"".join(RENDERER.render(ScaledSerializer(record).data) + b"\n" for record in varied)
+    assert b"e-0" in body  # Python's spelling (e-08), not orjson's (e-8)
+
+
+def test_a_batch_known_to_hold_no_small_float_is_not_scanned(db, monkeypatch):
+    """The lines of a batch whose JSON texts spell no small float, and whose other columns are scalars, are not
+    scanned for one; a batch whose JSON texts may spell one is."""
+    CustomerFactory(extra_field={"puan": 12.75, "e-posta": "a@b"}, attributes={})
+    CustomerFactory(extra_field={"oran": 0.5}, attributes={"tiny": 0.00001})
+    scanned = []
+    monkeypatch.setattr(export, "_float_repr_differs", lambda body: scanned.append(body) or False)
+    monkeypatch.setattr(export, "BATCH_SIZE", 1)
+    queryset = Customer.objects.order_by("pk")
+    body = b"".join(export.Export(queryset, CustomerSerializer, "jsonl").chunks())
+    lines = body.split(b"\n")[:-1]
+    assert scanned == [lines[0] + b"\n", lines[1] + b"\n"]  # the first: "e-" in a string, so it may
+    Customer.objects.update(extra_field={"puan": 12.75}, attributes={"a": [1, 2.5]})
+    scanned.clear()
+    assert b"".join(export.Export(queryset, CustomerSerializer, "jsonl").chunks()).count(b"\n") == 2
+    assert scanned == []
 
 
 def test_detailed_is_each_record_as_the_detailed_serializer_renders_it(api, varied, batch_size):

@@ -1,8 +1,8 @@
-import gc
 import threading
 
 from django.core.management.base import BaseCommand
 
+from apicore import process
 from imports import services as imports
 from webhooks import worker
 
@@ -15,10 +15,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        # What setting up made lives as long as the worker: frozen, the cycle collector's full passes walk only what
-        # deliveries leave (as omnitron.wsgi does for servers).
-        gc.collect()
-        gc.freeze()
+        process.started()
         stop = threading.Event()
         # Imports are CPU-bound batches with a database connection of their own: a thread beside the delivery loop.
         importer = threading.Thread(target=imports.work, args=(f"{worker.worker_name()}:imports", stop), daemon=True)
