@@ -24,6 +24,15 @@ def verify(secret: str, header: str, body: bytes, tolerance: float = 300) -> boo
     return hmac.compare_digest(expected, fields["v1"]) and abs(time.time() - int(fields["t"])) < tolerance
 
 
+class ReceiverServer(http.server.ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    # Up to 2 x OMNITRON_WEBHOOK_CONCURRENCY connections arrive at once from two workers. A web server queues them
+    # (nginx: 511); socketserver's default of 5 drops the rest, and a dropped connection is retried by the kernel
+    # after 1 s: past the tests' 1 s webhook timeout, a timed-out attempt the receiver never saw.
+    request_queue_size = 1024
+
+
 class Receiver:
     """An HTTP server on 127.0.0.1 that keeps what it is sent. `answer(number)` gives the status of the n-th request
     (1-based) and may sleep; 200 by default. `close()` then `start()` again keeps the port: a receiver down, then up."""
@@ -61,9 +70,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
+        self.server = ReceiverServer(("127.0.0.1", self.port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
