@@ -148,7 +148,7 @@ def represented(serializer_class, pks: list, alias: str) -> list[dict]:
         reader = ValuesReader(serializer_class(), [], alias)
     except Unsupported:
         return serializer_class(queryset, many=True).data
-    return reader.records(reader.fetch(reader.prepare(queryset))).records
+    return reader.read(queryset)
 
 
 def purge(now=None) -> int:

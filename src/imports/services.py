@@ -459,8 +459,7 @@ class Importer:
 
     def current(self, keys: list) -> dict:
         """The customers the keys name as the API represents them, by key, in one query (apicore.export's reading)."""
-        records = self.reader.records(self.reader.fetch(self.reader.prepare(self.matching(keys)))).records
-        return {(record["channel"], record["channel_code"]): record for record in records}
+        return {(record["channel"], record["channel_code"]): record for record in self.reader.read(self.matching(keys))}
 
     def existing(self, keys: list, lock: bool = False) -> dict:
         """The customers the keys name, by key; locked until the batch's transaction ends when `lock`."""
