@@ -113,11 +113,14 @@ def cleanup(database_url: str) -> None:
         like = [PREFIX + "%"]
         conn.execute(f"DELETE FROM events_event WHERE type LIKE 'customer.%%' AND record_id IN ({ids})", like)
         conn.execute(f"DELETE FROM customers_historicalcustomer WHERE id IN ({ids})", like)
+        conn.execute(f"DELETE FROM customers_customerline WHERE customer_id IN ({ids})", like)
         conn.execute("DELETE FROM customers_customer WHERE channel_code LIKE %s", like)
         conn.execute("DELETE FROM imports_importreport")
         conn.execute("DELETE FROM imports_import")
         # A million rows written and deleted: vacuumed, so that later steps and runs meet tables of the demo's size.
-        conn.execute("VACUUM ANALYZE customers_customer, customers_historicalcustomer, events_event")
+        conn.execute(
+            "VACUUM ANALYZE customers_customer, customers_customerline, customers_historicalcustomer, events_event"
+        )
 
 
 def measure_import(env: dict, database_url: str, var: Path) -> dict:

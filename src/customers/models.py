@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 
 from apicore.history import TrackedModel, track_history
+from apicore.lines import StoredLine
 from apicore.models import JSONField, VersionedModel
 
 
@@ -80,3 +81,9 @@ class Customer(TrackedModel, VersionedModel):
 def erased_email(pk: int) -> str:
     """The email an erased customer is left with: unique to it, and in a reserved domain nothing is ever sent to."""
     return f"erased-{pk}@invalid.example"
+
+
+class CustomerLine(StoredLine):
+    """The customer's JSON line as the export writes it (apicore.lines), kept by every write of the customer."""
+
+    customer = models.OneToOneField(Customer, models.CASCADE, primary_key=True, related_name="stored_line")

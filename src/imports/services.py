@@ -37,7 +37,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from apicore import history
+from apicore import history, lines
 from apicore.db import insert_all
 from apicore.exceptions import first_code
 from apicore.export import ValuesReader
@@ -517,7 +517,9 @@ class Importer:
         customers = insert_all(Customer, [instance for _, instance in creates])
         for (entry, _), customer in zip(creates, customers, strict=True):
             entry["pk"] = customer.pk
-        events.record_created(Customer, history.record_created(customers))
+        records = events.record_created(Customer, history.record_created(customers))
+        if records:
+            lines.store_created(Customer, records, [customer.version for customer in customers], customers[0]._state.db)
 
 
 def claim(worker: str) -> Import | None:

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apicore import conditional, history
+from apicore import conditional, history, lines
 from apicore.db import insert_rows
 from apicore.history import json_value, stored
 from apicore.models import IdempotencyKey
@@ -81,6 +81,7 @@ def erase(customer: Customer, *, user=None, request_id: str | None = None) -> Cu
         )
         _add_history_entry(stored(row), changes, user, request_id, now)
         events.record(row, "erased", changes, request_id, now)
+        lines.store(row)  # the export's copy of the record, erased with it
         return stored(row)
 
 

@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import F
 from django.urls import resolve
 from rest_framework import serializers
 
-from apicore import export
+from apicore import export, lines
 from apicore.readpath import ReadPath
 from apicore.renderers import JSONRenderer
-from customers.models import Customer
+from customers.models import Customer, CustomerLine
 from customers.serializers import CustomerDetailedSerializer, CustomerSerializer
 from tests.conftest import NESTED, grant, token_client
 from tests.contract.conftest import OMNITRON, start_server, throwaway_database
@@ -33,6 +34,9 @@ EXPORT = "/api/v1/customers/export/"
 CUSTOMERS = "/api/v1/customers/"
 UTC = dt.UTC
 RENDERER = JSONRenderer()
+# A write around the model bumps the version, as apicore.models.VersionField asks: the record's stored line
+# (apicore.lines) is then stale and not exported.
+BUMPED = F("version") + 1
 
 
 def download(client, params: dict | None = None, url: str = EXPORT):
@@ -88,7 +92,7 @@ def varied(rich):
         extra_field={"oran": 0.5, "liste": [1, "ğ", None, {"k": []}], "boş": {}},
         attributes=NESTED,
     )
-    Customer.objects.filter(pk=whole_second.pk).update(created_date=at("2023-05-05T05:05:05"))
+    Customer.objects.filter(pk=whole_second.pk).update(created_date=at("2023-05-05T05:05:05"), version=BUMPED)
     CustomerFactory(
         channel=None,
         date_joined=at("2024-06-30T12:30:45.000001"),
@@ -173,6 +177,7 @@ def test_a_batch_known_to_hold_no_small_float_is_not_scanned(db, monkeypatch):
     scanned for one; a batch whose JSON texts may spell one is."""
     CustomerFactory(extra_field={"puan": 12.75, "e-posta": "a@b"}, attributes={})
     CustomerFactory(extra_field={"oran": 0.5}, attributes={"tiny": 0.00001})
+    CustomerLine.objects.all().delete()  # built from their columns
     scanned = []
     monkeypatch.setattr(export, "_float_repr_differs", lambda body: scanned.append(body) or False)
     monkeypatch.setattr(export, "BATCH_SIZE", 1)
@@ -295,7 +300,10 @@ def sortable(db):
         CustomerFactory(first_name=name, date_joined=at(day) if day else None)
         for name, day in zip(names, joined, strict=True)
     ]
-    Customer.objects.filter(pk__in=[c.pk for c in customers[::2]]).update(created_date=at("2024-05-05T05:05:05"))
+    Customer.objects.filter(pk__in=[c.pk for c in customers[::2]]).update(
+        created_date=at("2024-05-05T05:05:05"), version=BUMPED
+    )
+    lines.store_missing(Customer)  # every stored line the record's again, as `omnitron store_lines` leaves them
     return customers
 
 
@@ -396,7 +404,7 @@ def population(db):
         CustomerFactory(channel=None, email="zeynep@example.com", first_name="Zeynep", email_allowed=True,
                         date_joined=at("2024-02-01T00:00:00"), extra_field={"segment": "new"}),
     ]  # fmt: skip
-    Customer.objects.filter(pk=people[1].pk).update(created_date=at("2023-01-01T00:00:00"))
+    Customer.objects.filter(pk=people[1].pk).update(created_date=at("2023-01-01T00:00:00"), version=BUMPED)
     return {"web": web, "market": market, "people": people}
 
 
@@ -608,7 +616,7 @@ def test_memory_does_not_grow_with_the_row_count(api, db, monkeypatch):
 
 INTERRUPTED = 40_000  # customers: their export (~25 MB) is far more than the sockets' buffers hold
 ADD_CUSTOMERS = f"""
-from customers.models import Customer
+from customers.models import Customer, CustomerLine
 Customer.objects.bulk_create(
     (Customer(email=f"bulk{{n}}@example.com", channel_code=f"bulk-{{n}}", attributes={{"n": n}}, is_active=True)
      for n in range({INTERRUPTED})),

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from apicore import conditional
 from apicore.exceptions import Conflict
-from customers.models import Customer
+from customers.models import Customer, CustomerLine
 from customers.serializers import CustomerSerializer
 from events.models import Event
 from events.serializers import EventSerializer
@@ -236,6 +236,19 @@ def test_the_copies_outside_history_and_events_are_erased(api, person, user):
     replay = api.post("/api/v1/customers/", person["body"], format="json", HTTP_IDEMPOTENCY_KEY="create-ada")
     assert (replay.status_code, replay["Idempotent-Replayed"]) == (201, "true")
     assert replay.json()["pk"] == pk and leaked(replay.json()) == []
+
+
+def test_the_stored_line_is_the_erased_record(api, person):
+    """The export's stored line of the customer (apicore.lines) held the person; after the erase it is the erased
+    record, current, and the export answers it."""
+    pk = person["pk"]
+    assert leaked(CustomerLine.objects.get(pk=pk).text) != []
+    erased = erase(api, pk).json()
+    line = CustomerLine.objects.get(pk=pk)
+    assert leaked(line.text) == [] and json.loads(line.text) == erased
+    assert line.version == Customer.objects.get(pk=pk).version
+    exported = b"".join(api.get("/api/v1/customers/export/").streaming_content).decode()
+    assert leaked(exported) == [] and line.text in exported
 
 
 def test_another_customers_data_is_untouched(api, person):
