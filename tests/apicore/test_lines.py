@@ -4,7 +4,7 @@ record's, and never once it is not (another version, another representation)."""
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
@@ -140,6 +140,11 @@ def test_store_lines_writes_the_missing_and_stale_ones(db, capsys):
         assert_current(customer.pk)
     call_command("store_lines")
     assert "customers: 0 lines written." in capsys.readouterr().out
+
+
+def test_store_lines_refuses_a_batch_below_one(db):
+    with pytest.raises(CommandError, match="--batch must be at least 1, not 0"):
+        call_command("store_lines", batch=0)
 
 
 def test_a_detailed_or_csv_export_does_not_read_lines(api):

@@ -1,7 +1,7 @@
 import functools
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apicore import lines
 
@@ -17,6 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=1000, help="Records read and written per statement.")
 
     def handle(self, *args, batch, **options):
+        if batch < 1:
+            raise CommandError(f"--batch must be at least 1, not {batch}.")
         for model in lines.KEPT:
             name = model._meta.verbose_name_plural
             written = lines.store_missing(model, batch=batch, progress=functools.partial(self.progress, name))
