@@ -3,8 +3,8 @@
 An export of JSON Lines builds each record from its columns (apicore.export), about 18 µs of CPU a customer, most of
 it decoding the row and its JSON columns and writing them again. The write that changes a record already builds its
 representation, for its event (events.services) and its answer: the line written from it then costs one more row
-in the write's own statement (WRITTEN_WITH, apicore.db.insert_rows), and an export of stored lines joins them
-(about 4 µs a customer).
+in the write's own statement (WRITTEN_WITH, apicore.db.insert_rows), and an export reads the stored lines with its
+keyset batches (about 4 µs a customer).
 
 A line is used only while it is the record's: its `version` is the record's (every write bumps the version,
 apicore.models.VersionField, the erase and `touch()` included) and its `form` is the representation's fingerprint
@@ -114,9 +114,9 @@ def form(serializer_class) -> str:
 
 
 def _text(records: list[dict]) -> list[str]:
-    from apicore.export import JSONLines, Records  # the export writes lines as it writes the others
+    from apicore.export import Records, line_texts  # the export writes lines as it writes the others
 
-    return JSONLines().body(Records(records)).decode().split("\n")[:-1]
+    return line_texts(Records(records))
 
 
 def line_row(instance, using: str | None = None):
@@ -176,7 +176,7 @@ def store_missing(model, using: str = "default", batch: int = 1000, progress=Non
     `progress(done, total)` after each. A record written meanwhile may be left with a stale line (its write's own
     line replaced by one of an older version): it is built from its columns by the export until written again.
     How many lines it wrote."""
-    from apicore.export import JSONLines, Key, ValuesReader
+    from apicore.export import Key, ValuesReader, line_texts
 
     serializer_class, line_model = KEPT[model]
     pk = model._meta.pk.attname
@@ -190,9 +190,9 @@ def store_missing(model, using: str = "default", batch: int = 1000, progress=Non
         if not rows:
             return done
         keys = [reader.key(row) for row in rows]
-        texts = JSONLines().body(reader.records(rows)).decode().split("\n")
+        texts = line_texts(reader.records(rows))
         objs = [line_model(pk=key[pk], version=key["version"], form=fingerprint, text=text)
-                for key, text in zip(keys, texts, strict=False)]  # fmt: skip
+                for key, text in zip(keys, texts, strict=True)]  # fmt: skip
         line_model._default_manager.using(using).bulk_create(
             objs, update_conflicts=True, unique_fields=["pk"], update_fields=["version", "form", "text"]
         )
